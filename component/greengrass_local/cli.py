@@ -1,0 +1,225 @@
+"""`mlfeedback`: the command line of the local tooling (SPEC §8).
+
+Every command exits 0 on success and otherwise prints a one-line reason on
+standard error and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .lifecycle import State
+from .services.deployments import FAILED, SUCCEEDED, DeploymentRequest
+
+DEFAULT_ROOT = Path(".greengrass")
+
+
+class CommandError(Exception):
+    """A failure to report on one line of standard error."""
+
+
+def parse_merge(values: list[str] | None) -> dict[str, str]:
+    components: dict[str, str] = {}
+    for value in values or []:
+        name, sep, version = value.partition("=")
+        if not sep or not name or not version:
+            raise CommandError(f"--merge takes NAME=VERSION, got {value!r}")
+        components[name] = version
+    return components
+
+
+def parse_update_config(value: str | None) -> dict[str, dict[str, Any]]:
+    """`--update-config` as greengrass-cli takes it: a JSON document or the path of a file holding one."""
+    if not value:
+        return {}
+    text = value
+    if not value.lstrip().startswith("{"):
+        try:
+            text = Path(value).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"--update-config: cannot read {value}: {exc.strerror}") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"--update-config is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or not all(isinstance(v, dict) for v in document.values()):
+        raise CommandError('--update-config must look like {"NAME": {"MERGE": {...}, "RESET": ["/path"]}}')
+    return document
+
+
+def parse_broker(value: str | None) -> tuple[str, int] | None:
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise CommandError(f"--mqtt-broker takes HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+# -- local run ---------------------------------------------------------------------------------
+
+
+async def run_local(args: argparse.Namespace) -> int:
+    from .nucleus import LocalNucleus
+
+    request = DeploymentRequest(
+        recipe_dir=Path(args.recipe_dir).resolve() if args.recipe_dir else None,
+        artifact_dir=Path(args.artifact_dir).resolve() if args.artifact_dir else None,
+        add=parse_merge(args.merge),
+        configuration=parse_update_config(args.update_config),
+    )
+    nucleus = LocalNucleus(Path(args.root), mqtt_broker=parse_broker(args.mqtt_broker))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    finished: asyncio.Future[int] = loop.create_future()
+    if args.until_finished:
+        watch_until_finished(nucleus, args.until_finished, finished)
+    await nucleus.start()
+    code = 0
+    try:
+        record = nucleus.deployments.submit(request)
+        print(f"Local deployment submitted! Deployment Id: {record.deployment_id}", flush=True)
+        await _wait_any(record.done.wait(), stop.wait(), finished)
+        if record.done.is_set():
+            print(f"{record.deployment_id}: {record.status}", flush=True)
+        if record.status == FAILED:
+            print(f"mlfeedback: deployment failed: {record.failure_cause}", file=sys.stderr)
+            code = 1
+        elif not finished.done() and not stop.is_set():
+            _print_states(nucleus)
+            print(f"IPC socket: {nucleus.socket_path}  logs: {nucleus.logs_dir}", flush=True)
+            await _wait_any(stop.wait(), finished)
+        if finished.done():
+            code = finished.result()
+            if code:
+                print(f"mlfeedback: {args.until_finished} did not finish successfully (see {nucleus.logs_dir / (args.until_finished + '.log')})", file=sys.stderr)
+    finally:
+        await nucleus.stop()
+    return code
+
+
+def watch_until_finished(nucleus: Any, name: str, finished: asyncio.Future[int]) -> None:
+    """Resolve `finished` with 0 when NAME's Run ends FINISHED, 1 when it errors or breaks."""
+
+    def listener(component: str, old: State, new: State) -> None:
+        if component != name or finished.done():
+            return
+        if new is State.FINISHED and old is State.STOPPING:
+            finished.set_result(0)
+        elif new in (State.ERRORED, State.BROKEN):
+            finished.set_result(1)
+
+    nucleus.state_listeners.append(listener)
+
+
+async def _wait_any(*awaitables: Any) -> None:
+    """Wait until one finishes; the caller then looks at what happened."""
+    futures = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future, original in zip(futures, awaitables):
+            if future is not original:
+                future.cancel()
+
+
+def _print_states(nucleus: Any) -> None:
+    for name, deployed in sorted(nucleus.components.items()):
+        print(f"  {name} {deployed.version}: {deployed.runner.state.value}", flush=True)
+
+
+# -- local deploy ------------------------------------------------------------------------------
+
+
+def deploy_local(args: argparse.Namespace) -> int:
+    from awsiot.greengrasscoreipc import connect
+    from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+    info_path = Path(args.root) / "cli_ipc_info" / "shared_config"
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CommandError(f"no local nucleus is running on {args.root} (missing {info_path}); start one with `mlfeedback local run`") from None
+    try:
+        client = GreengrassCoreIPCClientV2(client=connect(ipc_socket=info["socket_path"], authtoken=info["cli_auth_token"]), executor=None)
+    except Exception as exc:
+        raise CommandError(f"cannot connect to the local nucleus at {info.get('socket_path')}: {exc}") from None
+    try:
+        response = client.create_local_deployment(
+            recipe_directory_path=str(Path(args.recipe_dir).resolve()) if args.recipe_dir else None,
+            artifacts_directory_path=str(Path(args.artifact_dir).resolve()) if args.artifact_dir else None,
+            root_component_versions_to_add=parse_merge(args.merge) or None,
+            root_components_to_remove=args.remove or None,
+            component_to_configuration=parse_update_config(args.update_config) or None,
+        )
+        deployment_id = response.deployment_id
+        print(f"Local deployment submitted! Deployment Id: {deployment_id}", flush=True)
+        deadline = time.monotonic() + args.timeout
+        while True:
+            deployment = client.get_local_deployment_status(deployment_id=deployment_id).deployment
+            if deployment.status in (SUCCEEDED, FAILED):
+                break
+            if time.monotonic() > deadline:
+                raise CommandError(f"deployment {deployment_id} still {deployment.status} after {args.timeout:.0f} s")
+            time.sleep(0.2)
+        print(f"{deployment_id}: {deployment.status}", flush=True)
+        if deployment.status == FAILED:
+            cause = deployment.deployment_status_details.deployment_failure_cause if deployment.deployment_status_details else ""
+            raise CommandError(f"deployment failed: {cause}")
+        return 0
+    finally:
+        client.close()
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlfeedback", description="Greengrass v2 ML Feedback component and local Greengrass tooling.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="a local Greengrass nucleus emulator").add_subparsers(dest="local_command", required=True)
+    run = local.add_parser("run", help="deploy components like greengrass-cli and run them with real IPC")
+    run.add_argument("--recipe-dir", required=True, help="folder of recipes (read recursively, keyed by their own name and version)")
+    run.add_argument("--artifact-dir", help="folder laid out as NAME/VERSION/<artifact files>")
+    run.add_argument("--merge", action="append", metavar="NAME=VERSION", required=True, help="root component to deploy (repeatable)")
+    run.add_argument("--update-config", metavar="FILE_OR_JSON", help='{"NAME": {"MERGE": {...}, "RESET": ["/pointer"]}}')
+    run.add_argument("--root", default=str(DEFAULT_ROOT), help="nucleus root: ipc.socket, logs/, work/, packages/ (default %(default)s)")
+    run.add_argument("--mqtt-broker", metavar="HOST:PORT", help="bridge IoT Core to this MQTT broker instead of the in-process loopback")
+    run.add_argument("--until-finished", metavar="NAME", help="exit when this component's Run ends: 0 if it FINISHED, 1 otherwise")
+    run.set_defaults(handler=lambda args: asyncio.run(run_local(args)))
+
+    deploy = local.add_parser("deploy", help="a new deployment into the emulator running on --root (like greengrass-cli deployment create)")
+    deploy.add_argument("--root", default=str(DEFAULT_ROOT))
+    deploy.add_argument("--recipe-dir")
+    deploy.add_argument("--artifact-dir")
+    deploy.add_argument("--merge", action="append", metavar="NAME=VERSION")
+    deploy.add_argument("--remove", action="append", metavar="NAME")
+    deploy.add_argument("--update-config", metavar="FILE_OR_JSON")
+    deploy.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the deployment (default %(default)s)")
+    deploy.set_defaults(handler=deploy_local)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except CommandError as exc:
+        print(f"mlfeedback: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Amazon event-stream frames: bytes in, messages out, and back. No sockets.
+
+The encoding is the one the Greengrass IPC client speaks through awscrt
+(aws-c-event-stream); see the "Amazon Event Stream specification" on smithy.io.
+The decoder is incremental, like h11's receive buffer: feed it whatever arrived
+and take out the whole frames. Anything malformed raises `FrameError`; the
+caller's only safe answer is to drop that connection, since framing is lost.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+import zlib
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Union
+
+MAX_FRAME_BYTES = 24 * 1024 * 1024
+MAX_HEADER_VALUE_BYTES = 32767
+PRELUDE_BYTES = 12
+MESSAGE_CRC_BYTES = 4
+MIN_FRAME_BYTES = PRELUDE_BYTES + MESSAGE_CRC_BYTES
+
+_PRELUDE = struct.Struct(">III")
+_U32 = struct.Struct(">I")
+
+
+class HeaderType(IntEnum):
+    TRUE = 0
+    FALSE = 1
+    BYTE = 2
+    INT16 = 3
+    INT32 = 4
+    INT64 = 5
+    BYTES = 6
+    STRING = 7
+    TIMESTAMP = 8
+    UUID = 9
+
+
+HeaderValue = Union[bool, int, bytes, str, uuid.UUID]
+
+_FIXED = {
+    HeaderType.BYTE: struct.Struct(">b"),
+    HeaderType.INT16: struct.Struct(">h"),
+    HeaderType.INT32: struct.Struct(">i"),
+    HeaderType.INT64: struct.Struct(">q"),
+    HeaderType.TIMESTAMP: struct.Struct(">q"),
+}
+_LEN16 = struct.Struct(">H")
+
+
+class FrameError(ValueError):
+    """The byte stream is not valid event-stream framing."""
+
+
+@dataclass(frozen=True)
+class Header:
+    name: str
+    type: HeaderType
+    value: HeaderValue
+
+    @classmethod
+    def string(cls, name: str, value: str) -> Header:
+        return cls(name, HeaderType.STRING, value)
+
+    @classmethod
+    def int32(cls, name: str, value: int) -> Header:
+        return cls(name, HeaderType.INT32, value)
+
+
+@dataclass(frozen=True)
+class Message:
+    headers: tuple[Header, ...]
+    payload: bytes = b""
+
+    def header(self, name: str) -> Header | None:
+        for header in self.headers:
+            if header.name == name:
+                return header
+        return None
+
+
+def encode_headers(headers: tuple[Header, ...] | list[Header]) -> bytes:
+    parts: list[bytes] = []
+    for header in headers:
+        name = header.name.encode("utf-8")
+        if not 0 < len(name) < 256:
+            raise ValueError(f"header name must be 1..255 bytes: {header.name!r}")
+        parts.append(bytes((len(name),)) + name + bytes((header.type,)))
+        parts.append(_encode_value(header))
+    return b"".join(parts)
+
+
+def _encode_value(header: Header) -> bytes:
+    kind, value = header.type, header.value
+    if kind in (HeaderType.TRUE, HeaderType.FALSE):
+        return b""
+    fixed = _FIXED.get(kind)
+    if fixed is not None:
+        return fixed.pack(value)
+    if kind is HeaderType.UUID:
+        assert isinstance(value, uuid.UUID)
+        return value.bytes
+    raw = value.encode("utf-8") if isinstance(value, str) else value
+    assert isinstance(raw, bytes)
+    if len(raw) > MAX_HEADER_VALUE_BYTES:
+        raise ValueError(f"header {header.name!r} value exceeds {MAX_HEADER_VALUE_BYTES} bytes")
+    return _LEN16.pack(len(raw)) + raw
+
+
+def encode(message: Message) -> bytes:
+    return encode_frame(encode_headers(message.headers), message.payload)
+
+
+def encode_frame(encoded_headers: bytes, payload: bytes) -> bytes:
+    """Frame already-encoded headers and a payload; lets a sender reuse a payload."""
+    total = MIN_FRAME_BYTES + len(encoded_headers) + len(payload)
+    if total > MAX_FRAME_BYTES:
+        raise ValueError(f"frame of {total} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    prelude = _PRELUDE.pack(total, len(encoded_headers), 0)[:8]
+    prelude += _U32.pack(zlib.crc32(prelude))
+    crc = zlib.crc32(payload, zlib.crc32(encoded_headers, zlib.crc32(prelude)))
+    return b"".join((prelude, encoded_headers, payload, _U32.pack(crc)))
+
+
+def decode_headers(raw: bytes | memoryview) -> tuple[Header, ...]:
+    headers: list[Header] = []
+    view = memoryview(raw)
+    pos, end = 0, len(view)
+    try:
+        while pos < end:
+            name_len = view[pos]
+            pos += 1
+            if name_len == 0:
+                raise FrameError("header with an empty name")
+            name = bytes(view[pos : pos + name_len]).decode("utf-8")
+            pos += name_len
+            kind = HeaderType(view[pos])
+            pos += 1
+            value: HeaderValue
+            if kind is HeaderType.TRUE:
+                value = True
+            elif kind is HeaderType.FALSE:
+                value = False
+            elif kind in _FIXED:
+                fixed = _FIXED[kind]
+                (value,) = fixed.unpack_from(view, pos)
+                pos += fixed.size
+            elif kind is HeaderType.UUID:
+                value = uuid.UUID(bytes=bytes(view[pos : pos + 16]))
+                pos += 16
+            else:
+                (length,) = _LEN16.unpack_from(view, pos)
+                pos += 2
+                chunk = bytes(view[pos : pos + length])
+                if len(chunk) != length:
+                    raise FrameError("header value runs past the header block")
+                value = chunk.decode("utf-8") if kind is HeaderType.STRING else chunk
+                pos += length
+            if pos > end:
+                raise FrameError("header runs past the header block")
+            headers.append(Header(name, kind, value))
+    except (struct.error, IndexError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, FrameError):
+            raise
+        raise FrameError(f"malformed header block: {exc}") from exc
+    return tuple(headers)
+
+
+class FrameDecoder:
+    """Accumulates bytes and yields whole messages.
+
+    The prelude is checked as soon as its 12 bytes arrive, so an oversized or
+    garbage frame fails at once instead of after buffering up to the limit.
+    """
+
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        self._buffer = bytearray()
+        self._max = max_frame_bytes
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Message]:
+        self._buffer += data
+        messages: list[Message] = []
+        while len(self._buffer) >= PRELUDE_BYTES:
+            total, headers_len, prelude_crc = _PRELUDE.unpack_from(self._buffer)
+            if zlib.crc32(self._buffer[:8]) != prelude_crc:
+                raise FrameError("prelude checksum mismatch")
+            if total > self._max:
+                raise FrameError(f"frame of {total} bytes exceeds the {self._max}-byte limit")
+            if total < MIN_FRAME_BYTES or headers_len > total - MIN_FRAME_BYTES:
+                raise FrameError(f"inconsistent frame lengths: total {total}, headers {headers_len}")
+            if len(self._buffer) < total:
+                break
+            frame = memoryview(self._buffer)[:total]
+            try:
+                (message_crc,) = _U32.unpack_from(frame, total - MESSAGE_CRC_BYTES)
+                if zlib.crc32(frame[: total - MESSAGE_CRC_BYTES]) != message_crc:
+                    raise FrameError("message checksum mismatch")
+                headers = decode_headers(frame[PRELUDE_BYTES : PRELUDE_BYTES + headers_len])
+                payload = bytes(frame[PRELUDE_BYTES + headers_len : total - MESSAGE_CRC_BYTES])
+            finally:
+                frame.release()
+            del self._buffer[:total]
+            messages.append(Message(headers, payload))
+        return messages

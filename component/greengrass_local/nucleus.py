@@ -1,0 +1,247 @@
+"""The local nucleus: IPC server, services and component lifecycles wired together.
+
+`LocalNucleus` is what `mlfeedback local run` starts and what tests start in
+process. It serves IPC on ROOT/ipc.socket, runs components deployed from a
+recipe folder and an artifact folder, and writes ROOT/logs. The services it
+wires (pub/sub, IoT Core, configuration, deployments) know nothing of each
+other; this module owns who is deployed and in which state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import string
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .authorization import CLI_SERVICE, Authorizer
+from .errors import ResourceNotFoundError, ServiceError
+from .lifecycle import READY_FOR_DEPENDENTS, State
+from .logs import ComponentLog, open_greengrass_log
+from .recipes import current_platform
+from .runner import ComponentRunner, RunSpec
+from .server import Call, IpcServer, Operation
+from .services.configuration import ConfigStore
+from .services.deployments import BUILTIN_COMPONENTS, DeployedComponent, DeploymentService
+from .services.iotcore import IoTCore, MqttBridge
+from .services.pubsub import PubSub
+from .store import ComponentStore
+
+log = logging.getLogger("greengrass_local.nucleus")
+
+EMULATED_NUCLEUS_VERSION = "2.14.0"
+CLI_PRINCIPAL = "greengrass-cli#local"
+SOCKET_PATH_LIMIT = 108
+
+
+class StateChanges:
+    """Lets coroutines wait until some condition on component states holds."""
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float | None = None) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not condition():
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except asyncio.TimeoutError:
+                return condition()
+        return True
+
+
+class LocalNucleus:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        mqtt_broker: tuple[str, int] | None = None,
+        thing_name: str = "local-greengrass-core",
+        region: str | None = None,
+        platform: dict[str, str] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.root = root.resolve()
+        self.thing_name = thing_name
+        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        self.platform = platform or current_platform()
+        self.base_environment = dict(os.environ if environment is None else environment)
+        self.logs_dir = self.root / "logs"
+        self.store = ComponentStore(self.root / "packages")
+        self.config = ConfigStore()
+        self.authorizer = Authorizer(lambda component: self.config.get(component).get("accessControl"))
+        self.pubsub = PubSub(self.authorizer)
+        self.iotcore = IoTCore(self.authorizer, MqttBridge(*mqtt_broker) if mqtt_broker else None)
+        self.deployments = DeploymentService(self)
+        self.components: dict[str, DeployedComponent] = {}
+        self.roots: dict[str, str] = {}
+        self.changes = StateChanges()
+        self.state_listeners: list[Callable[[str, State, State], None]] = []
+        self._principals: dict[str, str] = {}
+        self._tokens: dict[str, str] = {}
+        self._log_handler: logging.Handler | None = None
+        self._socket_dir: str | None = None
+        self.socket_path = str(self.root / "ipc.socket")
+        operations: dict[str, Operation] = {}
+        for service in (self.pubsub, self.iotcore, self.config, self.deployments):
+            operations.update({operation.name: operation for operation in service.operations()})
+        operations["UpdateState"] = Operation("UpdateState", self.update_state)
+        self.server = IpcServer(self._listen_path(), self.authenticate, operations)
+
+    # -- start and stop ------------------------------------------------------------------
+
+    def _listen_path(self) -> str:
+        """Where the server binds: ROOT/ipc.socket, or a short path it links to when that is too long."""
+        if len(self.socket_path) < SOCKET_PATH_LIMIT:
+            return self.socket_path
+        self._socket_dir = tempfile.mkdtemp(prefix="gg-")
+        return os.path.join(self._socket_dir, "ipc.socket")
+
+    @property
+    def component_socket_path(self) -> str:
+        """AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT: relative when the absolute path is too long."""
+        return self.socket_path if self._socket_dir is None else "../../ipc.socket"
+
+    async def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "work").mkdir(exist_ok=True)
+        self._log_handler = open_greengrass_log(self.logs_dir)
+        logging.getLogger("greengrass_local").addHandler(self._log_handler)
+        logging.getLogger("greengrass_local").setLevel(logging.INFO)
+        await self.iotcore.start()
+        await self.server.start()
+        if self._socket_dir is not None:
+            if os.path.lexists(self.socket_path):
+                os.unlink(self.socket_path)
+            os.symlink(self.server.socket_path, self.socket_path)
+        self._write_cli_token()
+        self.deployments.start()
+        log.info("Launched local nucleus. {root=%s, socket=%s}", self.root, self.socket_path)
+
+    async def stop(self) -> None:
+        """Stop every component (dependents before their dependencies), then the services."""
+        await self.deployments.stop()
+        await self.stop_components(list(self.components))
+        await self.iotcore.stop()
+        await self.server.stop()
+        if self._socket_dir is not None:
+            for path in (self.socket_path, self._socket_dir):
+                try:
+                    os.unlink(path) if path == self.socket_path else os.rmdir(path)
+                except OSError:
+                    pass
+        log.info("Shutdown completed.")
+        if self._log_handler is not None:
+            logging.getLogger("greengrass_local").removeHandler(self._log_handler)
+            self._log_handler.close()
+
+    async def stop_components(self, names: list[str]) -> None:
+        remaining = {name for name in names if name in self.components}
+        while remaining:
+            layer = [name for name in remaining if not any(name in self.components[other].recipe.dependencies for other in remaining if other != name)]
+            layer = layer or list(remaining)
+            await asyncio.gather(*(self.components[name].runner.stop() for name in layer))
+            for name in layer:
+                remaining.discard(name)
+
+    # -- identities --------------------------------------------------------------------
+
+    def authenticate(self, token: str | None) -> str | None:
+        return self._principals.get(token) if token else None
+
+    def token_for(self, component: str) -> str:
+        token = self._tokens.get(component)
+        if token is None:
+            token = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
+            self._tokens[component] = token
+            self._principals[token] = component
+        return token
+
+    def _write_cli_token(self) -> None:
+        """Where `mlfeedback local deploy` finds its credentials, like greengrass-cli's cli_ipc_info."""
+        token = "greengrass-cli#" + secrets.token_hex(16)
+        self._principals[token] = CLI_PRINCIPAL
+        folder = self.root / "cli_ipc_info"
+        folder.mkdir(exist_ok=True)
+        path = folder / "shared_config"
+        path.write_text(json.dumps({"cli_auth_token": token, "socket_path": self.socket_path}), encoding="utf-8")
+        os.chmod(path, 0o600)
+
+    def check_cli_access(self, principal: str, operation: str, resource: str) -> None:
+        if principal == CLI_PRINCIPAL or principal.startswith("greengrass-cli#") or principal == "aws.greengrass.Cli":
+            return
+        self.authorizer.check(principal, CLI_SERVICE, operation, resource)
+
+    def cli_token_path(self) -> Path:
+        return self.root / "cli_ipc_info" / "shared_config"
+
+    # -- what components see --------------------------------------------------------------
+
+    def environment(self, component: str) -> dict[str, str]:
+        """The emulator's own environment with the nucleus's variables on top (ShellRunner + root setenv)."""
+        token = self.token_for(component)
+        env = dict(self.base_environment)
+        env.update(
+            {
+                "SVCUID": token,
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN": token,
+                "GG_ROOT_CA_PATH": "",
+                "AWS_IOT_THING_NAME": self.thing_name,
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "GGC_VERSION": EMULATED_NUCLEUS_VERSION,
+                "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH": self.socket_path,
+                "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT": self.component_socket_path,
+            }
+        )
+        return env
+
+    def state(self, component: str) -> State | None:
+        if component in BUILTIN_COMPONENTS:
+            return State.RUNNING
+        deployed = self.components.get(component)
+        return deployed.runner.state if deployed else None
+
+    def dependencies_ready(self, spec: RunSpec) -> bool:
+        return all(self.state(name) in READY_FOR_DEPENDENTS for name in spec.hard_dependencies)
+
+    def on_state(self, runner: ComponentRunner, old: State, new: State) -> None:
+        for deployed in self.components.values():
+            deployed.runner.poke()
+        for listener in list(self.state_listeners):
+            listener(runner.name, old, new)
+        self.changes.notify()
+
+    def component_log(self, component: str) -> ComponentLog:
+        return ComponentLog(self.logs_dir / f"{component}.log", component)
+
+    # -- IPC: UpdateState ---------------------------------------------------------------------
+
+    def update_state(self, call: Call, request: dict[str, Any]) -> dict[str, Any]:
+        deployed = self.components.get(call.component)
+        if deployed is None:
+            raise ResourceNotFoundError("Component with given name not found", resourceType="Component", resourceName=call.component)
+        try:
+            reported = State(str(request.get("state")))
+        except ValueError:
+            raise ServiceError(f"Invalid state {request.get('state')}; a component may report RUNNING or ERRORED") from None
+        deployed.runner.report_state(reported)
+        return {}
