@@ -97,13 +97,20 @@ class StreamClosedByClient:
 
 
 @dataclass(frozen=True)
+class ConnectionRefused:
+    """The CONNECT was refused (a refusing ack is queued); the client hangs up on reading it."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class ConnectionTerminated:
     """The connection is over; flush `data_to_send()` and close the socket."""
 
     reason: str
 
 
-Event = ConnectRequested | OperationRequested | StreamMessageReceived | StreamClosedByClient | ConnectionTerminated
+Event = ConnectRequested | OperationRequested | StreamMessageReceived | StreamClosedByClient | ConnectionRefused | ConnectionTerminated
 
 
 class ProtocolViolation(Exception):
@@ -210,7 +217,7 @@ class ServerConnection:
             if version != PROTOCOL_VERSION:
                 # The nucleus answers a version mismatch like a bad token: a refused ack.
                 self.reject()
-                return ConnectionTerminated(f"Client version {{{version}}} mismatches server version {{{PROTOCOL_VERSION}}}")
+                return ConnectionRefused(f"Client version {{{version}}} mismatches server version {{{PROTOCOL_VERSION}}}")
             return ConnectRequested(_auth_token(message.payload))
         if self.state is not ConnectionState.CONNECTED:
             raise ProtocolViolation(CONNECT_FIRST)

@@ -211,6 +211,8 @@ class ComponentRunner:
                     self._set(State.INSTALLED)
                 elif await self._errored(State.NEW, reason):
                     return
+                else:
+                    self._set(State.NEW)  # install is retried
                 continue
             if self.state in (State.INSTALLED, State.FINISHED):
                 if self.state is State.FINISHED and not self._restart_requested:

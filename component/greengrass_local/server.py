@@ -22,6 +22,7 @@ from .errors import IpcError, ServiceError
 
 log = logging.getLogger("greengrass_local.ipc")
 
+REFUSED_CLOSE_DELAY = 1.0
 Response = dict[str, Any]
 Handler = Callable[["Call", dict[str, Any]], "Response | Awaitable[Response]"]
 
@@ -148,11 +149,15 @@ class IpcConnection(asyncio.Protocol):
         if isinstance(event, rpc.ConnectRequested):
             self.component = self._authenticate(event.auth_token)
             if self.component is None:
-                log.warning("IPC connection refused: unknown auth token")
                 self._rpc.reject()
-                self._close_after_flush()
+                self._on_event(rpc.ConnectionRefused("unknown auth token"))
             else:
                 self._rpc.accept()
+        elif isinstance(event, rpc.ConnectionRefused):
+            log.warning("IPC connection refused: %s", event.reason)
+            self._flush()
+            # The client hangs up itself once it reads the refusal; closing first would race it.
+            asyncio.get_running_loop().call_later(REFUSED_CLOSE_DELAY, self._close_after_flush)
         elif isinstance(event, rpc.OperationRequested):
             self._start_operation(event)
         elif isinstance(event, rpc.StreamClosedByClient):

@@ -72,7 +72,7 @@ def test_reject_sends_an_ack_without_the_accepted_flag():
 def test_wrong_version_is_refused_like_a_bad_token(version):
     connection = rpc.ServerConnection()
     (event,) = connection.receive_data(connect_frame(version=version))
-    assert isinstance(event, rpc.ConnectionTerminated)
+    assert isinstance(event, rpc.ConnectionRefused)
     assert "mismatches server version {0.1.0}" in event.reason
     (ack,) = sent(connection)
     assert headers_of(ack) == {":message-type": 5, ":message-flags": 0, ":stream-id": 0}

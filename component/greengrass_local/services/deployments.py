@@ -24,7 +24,7 @@ from .. import semver
 from ..configtree import changed_paths, resolve_deployment_configuration
 from ..errors import InvalidArgumentsError, InvalidArtifactsDirectoryPathError, ResourceNotFoundError
 from ..gson import as_doubles
-from ..lifecycle import SETTLED, State
+from ..lifecycle import READY_FOR_DEPENDENTS, SETTLED, State
 from ..logs import ComponentLog
 from ..recipes import ComponentPaths, Manifest, Recipe, RecipeError, Variables, interpolate_tree, select_manifest
 from ..runner import ComponentRunner, RunSpec
@@ -41,6 +41,7 @@ QUEUED, IN_PROGRESS, SUCCEEDED, FAILED = "QUEUED", "IN_PROGRESS", "SUCCEEDED", "
 # Components the device provides itself; recipes may depend on them.
 BUILTIN_COMPONENTS = ("aws.greengrass.Nucleus", "aws.greengrass.TokenExchangeService", "aws.greengrass.Cli")
 LOCAL_GROUP = "LOCAL_DEPLOYMENT"
+SETTLE_SECONDS = 0.5
 INVALID_ID = "Invalid deploymentId format received. DeploymentId is a UUID"
 
 
@@ -190,7 +191,7 @@ class DeploymentService:
                     raise DeploymentFailed(str(exc)) from None
         nucleus.roots = roots
         updated = await self._apply(plans)
-        await nucleus.changes.wait_until(lambda: all(nucleus.state(name) in SETTLED for name in updated))
+        await self._wait_until_settled(updated)
         broken = [name for name in updated if nucleus.state(name) is State.BROKEN]
         if broken:
             raise DeploymentFailed(
@@ -203,6 +204,22 @@ class DeploymentService:
         for name in obsolete:
             nucleus.components.pop(name).log.close()
             nucleus.config.remove(name)
+
+    async def _wait_until_settled(self, names: list[str]) -> None:
+        """Until every component is RUNNING or FINISHED for a moment, or one is BROKEN.
+
+        The nucleus polls every second, so a component that crashes at once is
+        seen restarting, not RUNNING; the quiet period stands in for that poll.
+        """
+        changes = self._nucleus.changes
+        state = self._nucleus.state
+        while True:
+            await changes.wait_until(lambda: all(state(name) in SETTLED for name in names))
+            if any(state(name) is State.BROKEN for name in names):
+                return
+            unsettled = await changes.wait_until(lambda: not all(state(name) in READY_FOR_DEPENDENTS for name in names), SETTLE_SECONDS)
+            if not unsettled:
+                return
 
     def _resolve_versions(self, roots: dict[str, str]) -> dict[str, Recipe]:
         """The version of every component to run: roots as pinned, dependencies by requirement."""
