@@ -147,10 +147,20 @@ class Authorizer:
 
     def __init__(self, access_control_of: Callable[[str], Any]) -> None:
         self._access_control_of = access_control_of
+        self._parsed: dict[tuple[str, str], tuple[Any, list[Policy]]] = {}
+
+    def _policies(self, component: str, service: str) -> list[Policy]:
+        """Parsed once per configuration object: configurations are replaced, never changed in place."""
+        access_control = self._access_control_of(component)
+        cached = self._parsed.get((component, service))
+        if cached is not None and cached[0] is access_control:
+            return cached[1]
+        policies = policies_for(access_control, service)
+        self._parsed[(component, service)] = (access_control, policies)
+        return policies
 
     def allowed(self, component: str, service: str, operation: str, resource: str) -> bool:
-        policies = policies_for(self._access_control_of(component), service)
-        return is_allowed(policies, operation, resource, mqtt=service == MQTTPROXY_SERVICE)
+        return is_allowed(self._policies(component, service), operation, resource, mqtt=service == MQTTPROXY_SERVICE)
 
     def check(self, component: str, service: str, operation: str, resource: str) -> None:
         """Raise the nucleus's UnauthorizedError unless a policy allows this."""

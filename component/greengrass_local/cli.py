@@ -89,6 +89,8 @@ async def run_local(args: argparse.Namespace) -> int:
         record = nucleus.deployments.submit(request)
         print(f"Local deployment submitted! Deployment Id: {record.deployment_id}", flush=True)
         await _wait_any(record.done.wait(), stop.wait(), finished)
+        if finished.done() and not record.done.is_set():
+            await _wait_any(record.done.wait(), stop.wait(), asyncio.sleep(10))
         if record.done.is_set():
             print(f"{record.deployment_id}: {record.status}", flush=True)
         if record.status == FAILED:

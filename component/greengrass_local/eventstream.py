@@ -14,6 +14,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from typing import Union
 
 MAX_FRAME_BYTES = 24 * 1024 * 1024
@@ -83,14 +84,16 @@ class Message:
 
 
 def encode_headers(headers: tuple[Header, ...] | list[Header]) -> bytes:
-    parts: list[bytes] = []
-    for header in headers:
-        name = header.name.encode("utf-8")
-        if not 0 < len(name) < 256:
-            raise ValueError(f"header name must be 1..255 bytes: {header.name!r}")
-        parts.append(bytes((len(name),)) + name + bytes((header.type,)))
-        parts.append(_encode_value(header))
-    return b"".join(parts)
+    return b"".join(map(_encode_header, headers))
+
+
+@lru_cache(maxsize=1024)
+def _encode_header(header: Header) -> bytes:
+    """Headers repeat (types, flags, stream ids, model names): each is encoded once."""
+    name = header.name.encode("utf-8")
+    if not 0 < len(name) < 256:
+        raise ValueError(f"header name must be 1..255 bytes: {header.name!r}")
+    return bytes((len(name),)) + name + bytes((header.type,)) + _encode_value(header)
 
 
 def _encode_value(header: Header) -> bytes:
@@ -187,25 +190,33 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[Message]:
         self._buffer += data
         messages: list[Message] = []
-        while len(self._buffer) >= PRELUDE_BYTES:
-            total, headers_len, prelude_crc = _PRELUDE.unpack_from(self._buffer)
-            if zlib.crc32(self._buffer[:8]) != prelude_crc:
-                raise FrameError("prelude checksum mismatch")
-            if total > self._max:
-                raise FrameError(f"frame of {total} bytes exceeds the {self._max}-byte limit")
-            if total < MIN_FRAME_BYTES or headers_len > total - MIN_FRAME_BYTES:
-                raise FrameError(f"inconsistent frame lengths: total {total}, headers {headers_len}")
-            if len(self._buffer) < total:
-                break
-            frame = memoryview(self._buffer)[:total]
-            try:
-                (message_crc,) = _U32.unpack_from(frame, total - MESSAGE_CRC_BYTES)
-                if zlib.crc32(frame[: total - MESSAGE_CRC_BYTES]) != message_crc:
-                    raise FrameError("message checksum mismatch")
-                headers = decode_headers(frame[PRELUDE_BYTES : PRELUDE_BYTES + headers_len])
-                payload = bytes(frame[PRELUDE_BYTES + headers_len : total - MESSAGE_CRC_BYTES])
-            finally:
-                frame.release()
-            del self._buffer[:total]
-            messages.append(Message(headers, payload))
+        buffer = self._buffer
+        start, end = 0, len(buffer)
+        try:
+            while end - start >= PRELUDE_BYTES:
+                total, headers_len, prelude_crc = _PRELUDE.unpack_from(buffer, start)
+                if zlib.crc32(memoryview(buffer)[start : start + 8]) != prelude_crc:
+                    raise FrameError("prelude checksum mismatch")
+                if total > self._max:
+                    raise FrameError(f"frame of {total} bytes exceeds the {self._max}-byte limit")
+                if total < MIN_FRAME_BYTES or headers_len > total - MIN_FRAME_BYTES:
+                    raise FrameError(f"inconsistent frame lengths: total {total}, headers {headers_len}")
+                if end - start < total:
+                    break
+                messages.append(self._message(buffer, start, total, headers_len))
+                start += total
+        finally:
+            del buffer[:start]  # once per feed: deleting frame by frame would be quadratic
         return messages
+
+    @staticmethod
+    def _message(buffer: bytearray, start: int, total: int, headers_len: int) -> Message:
+        with memoryview(buffer) as view:
+            frame = view[start : start + total]
+            (message_crc,) = _U32.unpack_from(frame, total - MESSAGE_CRC_BYTES)
+            if zlib.crc32(frame[: total - MESSAGE_CRC_BYTES]) != message_crc:
+                raise FrameError("message checksum mismatch")
+            headers = decode_headers(frame[PRELUDE_BYTES : PRELUDE_BYTES + headers_len])
+            payload = bytes(frame[PRELUDE_BYTES + headers_len : total - MESSAGE_CRC_BYTES])
+            frame.release()
+        return Message(headers, payload)

@@ -1,0 +1,181 @@
+"""`mlfeedback local run` and `mlfeedback local deploy` as a user runs them: separate processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.harness import Project, component_environment
+
+
+def mlfeedback(*args: str) -> list[str]:
+    script = Path(sys.executable).parent / "mlfeedback"
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "greengrass_local.cli", *args]
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(mlfeedback(*args), capture_output=True, text=True, timeout=timeout, env=component_environment())
+
+
+class LocalRun:
+    """`mlfeedback local run` in the background, read line by line."""
+
+    def __init__(self, root: Path, project: Project, merge: str, *extra: str) -> None:
+        self.root = root
+        command = mlfeedback("local", "run", "--root", str(root), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts), "--merge", merge, *extra)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=component_environment())
+        self.lines: list[str] = []
+
+    def wait_for_line(self, text: str, timeout: float = 30) -> str:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line and self.process.poll() is not None:
+                break
+            self.lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} never printed; got {self.lines} / {self.process.stderr.read() if self.process.poll() is not None else ''}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)
+
+
+@pytest.fixture
+def local_run(short_tmp) -> Iterator[list[LocalRun]]:
+    started: list[LocalRun] = []
+    yield started
+    for run in started:
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait(10)
+
+
+def test_until_finished_exits_with_the_outcome_of_the_components_run(short_tmp, project):
+    project.component("test.Job", lifecycle={"Run": "echo working"})
+    project.component("test.Fail", lifecycle={"Run": "echo failing >&2; exit 3"})
+    ok = run_cli("local", "run", "--root", str(short_tmp / "a"), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts),
+                 "--merge", "test.Job=1.0.0", "--until-finished", "test.Job")
+    assert ok.returncode == 0, ok.stderr
+    assert "SUCCEEDED" in ok.stdout
+    assert "stdout. working." in (short_tmp / "a" / "logs" / "test.Job.log").read_text()
+
+    failed = run_cli("local", "run", "--root", str(short_tmp / "b"), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts),
+                     "--merge", "test.Fail=1.0.0", "--until-finished", "test.Fail")
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines()[-1].startswith("mlfeedback: test.Fail did not finish successfully")
+    assert "stderr. failing." in (short_tmp / "b" / "logs" / "test.Fail.log").read_text()
+
+
+def test_sigterm_shuts_every_component_down_then_exits(short_tmp, project, local_run):
+    project.component("test.Daemon", lifecycle={"Run": "echo $$ > pid; exec sleep 600", "Shutdown": "echo clean > shutdown-ran"})
+    run = LocalRun(short_tmp / "root", project, "test.Daemon=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    work = short_tmp / "root" / "work" / "test.Daemon"
+    pid = int((work / "pid").read_text())
+    assert run.stop() == 0
+    assert (work / "shutdown-ran").read_text() == "clean\n"
+    assert not Path(f"/proc/{pid}").exists()
+    assert "Shutdown completed." in (short_tmp / "root" / "logs" / "greengrass.log").read_text()
+
+
+WATCHER = """
+import threading
+from ipc_probe import client, save
+
+c = client()
+def changed(event):
+    save(config=c.get_configuration().value)
+c.subscribe_to_configuration_update(on_stream_event=changed)
+c.update_state(state="RUNNING")
+save(config=c.get_configuration().value)
+threading.Event().wait()
+"""
+
+
+def test_local_deploy_adds_reconfigures_and_removes_components(short_tmp, project, local_run):
+    project.component("test.Base", lifecycle={"Startup": "python3 -u {artifacts:path}/main.py"}, configuration={"level": "info", "keep": {"a": 1}}, script=WATCHER)
+    project.component("test.Extra", lifecycle={"Run": "exec sleep 600"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    results = root / "work" / "test.Base" / "results.json"
+
+    added = run_cli("local", "deploy", "--root", str(root), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts), "--merge", "test.Extra=1.0.0")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.splitlines()[-1].endswith(": SUCCEEDED")
+
+    update = json.dumps({"test.Base": {"MERGE": {"level": "debug", "keep": {"b": 2}}}})
+    merged = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Base=1.0.0", "--update-config", update)
+    assert merged.returncode == 0, merged.stderr
+    _wait(lambda: json.loads(results.read_text())["config"].get("level") == "debug")
+    assert json.loads(results.read_text())["config"] == {"level": "debug", "keep": {"a": 1, "b": 2.0}}
+
+    reset_file = short_tmp / "reset.json"
+    reset_file.write_text(json.dumps({"test.Base": {"RESET": ["/keep"]}}))
+    reset = run_cli("local", "deploy", "--root", str(root), "--update-config", str(reset_file))
+    assert reset.returncode == 0, reset.stderr
+    _wait(lambda: json.loads(results.read_text())["config"].get("keep") == {"a": 1})
+    assert json.loads(results.read_text())["config"] == {"level": "debug", "keep": {"a": 1}}
+
+    removed = run_cli("local", "deploy", "--root", str(root), "--remove", "test.Extra")
+    assert removed.returncode == 0, removed.stderr
+
+    listed = _list_deployments(root)
+    assert [d["status"] for d in listed] == ["SUCCEEDED"] * 5
+    assert all("deploymentStatusDetails" not in d for d in listed)
+    assert run.stop() == 0
+    assert "service-set-state. {serviceName=test.Extra, currentState=STOPPING, newState=FINISHED}" in (root / "logs" / "greengrass.log").read_text()
+
+
+def test_local_deploy_reports_a_failed_deployment(short_tmp, project, local_run):
+    project.component("test.Base", lifecycle={"Run": "exec sleep 600"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    missing = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Nowhere=1.0.0")
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("mlfeedback: deployment failed: Device is configured to run offline and no local component version satisfies")
+
+
+def test_local_deploy_without_a_running_nucleus_says_so(short_tmp):
+    result = run_cli("local", "deploy", "--root", str(short_tmp / "nothing"), "--merge", "a=1.0.0")
+    assert result.returncode == 2
+    assert result.stderr.startswith("mlfeedback: no local nucleus is running on")
+
+
+def _list_deployments(root: Path) -> list[dict[str, object]]:
+    from awsiot.greengrasscoreipc import connect
+    from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+    info = json.loads((root / "cli_ipc_info" / "shared_config").read_text())
+    client = GreengrassCoreIPCClientV2(client=connect(ipc_socket=info["socket_path"], authtoken=info["cli_auth_token"]))
+    try:
+        return [d._to_payload() for d in client.list_local_deployments().local_deployments]
+    finally:
+        client.close()
+
+
+def _wait(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
