@@ -47,7 +47,9 @@ def recipe(name: str, role: str, count: int, size: int, operation: str, dependen
         "ComponentVersion": "1.0.0",
         "ComponentConfiguration": {
             "DefaultConfiguration": {
-                "accessControl": {"aws.greengrass.ipc.pubsub": {f"{name}:1": {"operations": [f"aws.greengrass#{operation}"], "resources": ["bench/data"]}}}
+                "accessControl": {
+                    "aws.greengrass.ipc.pubsub": {f"{name}:1": {"operations": [f"aws.greengrass#{operation}"], "resources": ["bench/data"]}}
+                }
             }
         },
         "Manifests": [{"Platform": {"os": "linux"}, "Lifecycle": {step: f"python3 -u {PEER} {role} {count} {size}"}}],
@@ -71,13 +73,17 @@ async def through_emulator(folder: Path, count: int, size: int) -> dict[str, flo
     recipes.mkdir(parents=True)
     (recipes / "sub.yaml").write_text(yaml.safe_dump(recipe("bench.Subscriber", "subscribe", count, size, "SubscribeToTopic")))
     (recipes / "pub.yaml").write_text(
-        yaml.safe_dump(recipe("bench.Publisher", "publish", count, size, "PublishToTopic", {"bench.Subscriber": {"VersionRequirement": "1.0.0"}}))
+        yaml.safe_dump(
+            recipe("bench.Publisher", "publish", count, size, "PublishToTopic", {"bench.Subscriber": {"VersionRequirement": "1.0.0"}})
+        )
     )
     nucleus = LocalNucleus(folder / "root", environment=environment())
     await nucleus.start()
     try:
         record = nucleus.deployments.submit(DeploymentRequest(recipe_dir=recipes, add={"bench.Publisher": "1.0.0"}))
-        await nucleus.changes.wait_until(lambda: nucleus.state("bench.Publisher") is not None and nucleus.state("bench.Subscriber") is State.RUNNING, 60)
+        await nucleus.changes.wait_until(
+            lambda: nucleus.state("bench.Publisher") is not None and nucleus.state("bench.Subscriber") is State.RUNNING, 60
+        )
         cpu, wall = time.process_time(), time.time()
         result = folder / "root" / "work" / "bench.Subscriber" / "bench.json"
         while not result.exists():

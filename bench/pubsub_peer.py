@@ -31,7 +31,9 @@ def ipc_publish(count: int, size: int) -> None:
     window: list = []
     cpu, started = time.process_time(), time.time()
     for _ in range(count):
-        window.append(client.publish_to_topic_async(topic="bench/data", publish_message=PublishMessage(binary_message=BinaryMessage(message=payload))))
+        window.append(
+            client.publish_to_topic_async(topic="bench/data", publish_message=PublishMessage(binary_message=BinaryMessage(message=payload)))
+        )
         if len(window) >= 64:
             window.pop(0).result()
     for future in window:
@@ -98,6 +100,9 @@ def relay_subscribe(count: int, size: int) -> None:
 if __name__ == "__main__":
     role, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     relay = bool(os.environ.get("BENCH_RELAY"))
-    {("publish", False): ipc_publish, ("subscribe", False): ipc_subscribe, ("publish", True): relay_publish, ("subscribe", True): relay_subscribe}[
-        (role, relay)
-    ](count, size)
+    {
+        ("publish", False): ipc_publish,
+        ("subscribe", False): ipc_subscribe,
+        ("publish", True): relay_publish,
+        ("subscribe", True): relay_subscribe,
+    }[(role, relay)](count, size)

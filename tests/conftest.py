@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support.harness import NucleusThread, Project  # noqa: E402
+from support.harness import NucleusThread, Project
 
 
 @pytest.fixture

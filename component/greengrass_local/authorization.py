@@ -121,7 +121,7 @@ def _glob_level(level: str) -> str:
 
 
 def resource_matches(pattern: str, resource: str, *, mqtt: bool) -> bool:
-    return pattern == ANY or pattern == resource or _pattern(pattern, mqtt).fullmatch(resource) is not None
+    return pattern in (ANY, resource) or _pattern(pattern, mqtt).fullmatch(resource) is not None
 
 
 def is_allowed(policies: Iterable[Policy], operation: str, resource: str, *, mqtt: bool) -> bool:

@@ -103,7 +103,10 @@ async def run_local(args: argparse.Namespace) -> int:
         if finished.done():
             code = finished.result()
             if code:
-                print(f"mlfeedback: {args.until_finished} did not finish successfully (see {nucleus.logs_dir / (args.until_finished + '.log')})", file=sys.stderr)
+                print(
+                    f"mlfeedback: {args.until_finished} did not finish successfully (see {nucleus.logs_dir / (args.until_finished + '.log')})",
+                    file=sys.stderr,
+                )
     finally:
         await nucleus.stop()
     return code
@@ -129,7 +132,7 @@ async def _wait_any(*awaitables: Any) -> None:
     try:
         await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for future, original in zip(futures, awaitables):
+        for future, original in zip(futures, awaitables, strict=False):
             if future is not original:
                 future.cancel()
 
@@ -150,7 +153,9 @@ def deploy_local(args: argparse.Namespace) -> int:
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise CommandError(f"no local nucleus is running on {args.root} (missing {info_path}); start one with `mlfeedback local run`") from None
+        raise CommandError(
+            f"no local nucleus is running on {args.root} (missing {info_path}); start one with `mlfeedback local run`"
+        ) from None
     try:
         client = GreengrassCoreIPCClientV2(client=connect(ipc_socket=info["socket_path"], authtoken=info["cli_auth_token"]), executor=None)
     except Exception as exc:

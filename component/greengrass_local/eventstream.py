@@ -15,7 +15,6 @@ import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
-from typing import Union
 
 MAX_FRAME_BYTES = 24 * 1024 * 1024
 MAX_HEADER_VALUE_BYTES = 32767
@@ -40,7 +39,7 @@ class HeaderType(IntEnum):
     UUID = 9
 
 
-HeaderValue = Union[bool, int, bytes, str, uuid.UUID]
+HeaderValue = bool | int | bytes | str | uuid.UUID
 
 _FIXED = {
     HeaderType.BYTE: struct.Struct(">b"),

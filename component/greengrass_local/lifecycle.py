@@ -120,10 +120,7 @@ def should_skip(skipif: str, path: str | None = None) -> bool:
         raise StepError("Invalid format for skipif")
     negate, test, target = match.groups()
     target = target.strip()
-    if test == "onpath":
-        result = shutil.which(target, path=path) is not None
-    else:
-        result = os.path.exists(os.path.expanduser(target))
+    result = shutil.which(target, path=path) is not None if test == "onpath" else os.path.exists(os.path.expanduser(target))
     return result != bool(negate)
 
 

@@ -10,6 +10,7 @@ other; this module owns who is deployed and in which state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -144,10 +145,8 @@ class LocalNucleus:
         await self.server.stop()
         if self._socket_dir is not None:
             for path in (self.socket_path, self._socket_dir):
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(path) if path == self.socket_path else os.rmdir(path)
-                except OSError:
-                    pass
         log.info("Shutdown completed.")
         if self._log_handler is not None:
             logging.getLogger("greengrass_local").removeHandler(self._log_handler)
@@ -156,7 +155,11 @@ class LocalNucleus:
     async def stop_components(self, names: list[str]) -> None:
         remaining = {name for name in names if name in self.components}
         while remaining:
-            layer = [name for name in remaining if not any(name in self.components[other].recipe.dependencies for other in remaining if other != name)]
+            layer = [
+                name
+                for name in remaining
+                if not any(name in self.components[other].recipe.dependencies for other in remaining if other != name)
+            ]
             layer = layer or list(remaining)
             await asyncio.gather(*(self.components[name].runner.stop() for name in layer))
             for name in layer:

@@ -48,11 +48,16 @@ class StepProcess:
         self._pumps = pumps
 
     @classmethod
-    async def start(cls, step: Step, spec: RunSpec, component_log: ComponentLog, script_name: str, state: Callable[[], State]) -> StepProcess:
+    async def start(
+        cls, step: Step, spec: RunSpec, component_log: ComponentLog, script_name: str, state: Callable[[], State]
+    ) -> StepProcess:
         env = {**spec.environment, **lifecycle_setenv(spec.lifecycle), **step.setenv}
         spec.work_dir.mkdir(parents=True, exist_ok=True)
         component_log.write(
-            "INFO", "shell-runner-start", "", {"scriptName": script_name, "serviceName": spec.name, "currentState": state().value, "command": f'["{step.script}"]'}
+            "INFO",
+            "shell-runner-start",
+            "",
+            {"scriptName": script_name, "serviceName": spec.name, "currentState": state().value, "command": f'["{step.script}"]'},
         )
         process = await asyncio.create_subprocess_exec(
             "sh",
@@ -96,7 +101,9 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-async def _pump(stream: asyncio.StreamReader, component_log: ComponentLog, level: str, event: str, script: str, name: str, state: Callable[[], State]) -> None:
+async def _pump(
+    stream: asyncio.StreamReader, component_log: ComponentLog, level: str, event: str, script: str, name: str, state: Callable[[], State]
+) -> None:
     pending = b""
     while True:
         chunk = await stream.read(65536)
@@ -350,7 +357,13 @@ class ComponentRunner:
                 deadline = None
             if exit_code.done():
                 code = exit_code.result()
-                self._log.write("INFO", "", f"{label.capitalize()} script exited", {"exitCode": str(code), "serviceName": self.name, "currentState": self.state.value}, "lifecycle")
+                self._log.write(
+                    "INFO",
+                    "",
+                    f"{label.capitalize()} script exited",
+                    {"exitCode": str(code), "serviceName": self.name, "currentState": self.state.value},
+                    "lifecycle",
+                )
                 if code != 0:
                     return State.ERRORED, f"The {label} script exited with code {code}."
                 if step is run:
@@ -381,9 +394,8 @@ class ComponentRunner:
             self._set(State.STOPPING)
         try:
             step = self._step("shutdown")
-            if step is not None and not self._skipped(step):
-                if await self._run_foreground(step) is None:
-                    log.warning("Timeout in shutdown of %s", self.name)
+            if step is not None and not self._skipped(step) and await self._run_foreground(step) is None:
+                log.warning("Timeout in shutdown of %s", self.name)
         except StepError as exc:
             log.warning("shutdown step of %s is not valid: %s", self.name, exc)
         await self._kill_all()

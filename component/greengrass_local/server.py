@@ -113,6 +113,7 @@ class IpcConnection(asyncio.Protocol):
         self._on_lost = on_lost
         self._rpc = rpc.ServerConnection()
         self._streams: dict[int, Stream] = {}
+        self._pending: set[asyncio.Future[None]] = set()
         self._transport: asyncio.Transport | None = None
         self._flush_scheduled = False
         self.component: str | None = None
@@ -195,7 +196,9 @@ class IpcConnection(asyncio.Protocol):
             self._finish(operation, call, event.stream_id, error=exc)
             return
         if inspect.isawaitable(result):
-            asyncio.ensure_future(self._await_result(operation, call, event.stream_id, result))
+            task = asyncio.ensure_future(self._await_result(operation, call, event.stream_id, result))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
         else:
             self._finish(operation, call, event.stream_id, response=result)
 

@@ -21,6 +21,10 @@ import yaml
 from . import semver
 from .recipes import Artifact, Recipe, RecipeError, load_recipe_dir, parse_recipe
 
+ARTIFACT_DIR_IS_PARENT = (
+    "Requested artifacts directory path is parent of kernel artifacts directory path. Specify another path to avoid recursive copy"
+)
+
 
 class StoreError(Exception):
     """A deployment input the store cannot take, with the reason."""
@@ -65,9 +69,7 @@ class ComponentStore:
             raise StoreError(f"Artifact directory {artifact_dir} does not exist")
         source = artifact_dir.resolve()
         if self.artifacts_dir.resolve().is_relative_to(source):
-            raise StoreError(
-                "Requested artifacts directory path is parent of kernel artifacts directory path. Specify another path to avoid recursive copy"
-            )
+            raise StoreError(ARTIFACT_DIR_IS_PARENT)
         for path in sorted(source.rglob("*")):
             target = self.artifacts_dir / path.relative_to(source)
             if path.is_dir():
@@ -148,7 +150,8 @@ def _recipe_document(recipe: Recipe) -> dict[str, object]:
                 "Platform": manifest.platform,
                 "Lifecycle": manifest.lifecycle,
                 "Artifacts": [
-                    {"URI": a.uri, "Unarchive": a.unarchive, "Permission": {"Read": a.read, "Execute": a.execute}} for a in manifest.artifacts
+                    {"URI": a.uri, "Unarchive": a.unarchive, "Permission": {"Read": a.read, "Execute": a.execute}}
+                    for a in manifest.artifacts
                 ],
             }
             for manifest in recipe.manifests

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from support.harness import Project, component_environment
 
 
@@ -29,7 +28,19 @@ class LocalRun:
 
     def __init__(self, root: Path, project: Project, merge: str, *extra: str) -> None:
         self.root = root
-        command = mlfeedback("local", "run", "--root", str(root), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts), "--merge", merge, *extra)
+        command = mlfeedback(
+            "local",
+            "run",
+            "--root",
+            str(root),
+            "--recipe-dir",
+            str(project.recipes),
+            "--artifact-dir",
+            str(project.artifacts),
+            "--merge",
+            merge,
+            *extra,
+        )
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=component_environment())
         self.lines: list[str] = []
 
@@ -43,7 +54,9 @@ class LocalRun:
             self.lines.append(line)
             if text in line:
                 return line
-        raise AssertionError(f"{text!r} never printed; got {self.lines} / {self.process.stderr.read() if self.process.poll() is not None else ''}")
+        raise AssertionError(
+            f"{text!r} never printed; got {self.lines} / {self.process.stderr.read() if self.process.poll() is not None else ''}"
+        )
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -64,14 +77,38 @@ def local_run(short_tmp) -> Iterator[list[LocalRun]]:
 def test_until_finished_exits_with_the_outcome_of_the_components_run(short_tmp, project):
     project.component("test.Job", lifecycle={"Run": "echo working"})
     project.component("test.Fail", lifecycle={"Run": "echo failing >&2; exit 3"})
-    ok = run_cli("local", "run", "--root", str(short_tmp / "a"), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts),
-                 "--merge", "test.Job=1.0.0", "--until-finished", "test.Job")
+    ok = run_cli(
+        "local",
+        "run",
+        "--root",
+        str(short_tmp / "a"),
+        "--recipe-dir",
+        str(project.recipes),
+        "--artifact-dir",
+        str(project.artifacts),
+        "--merge",
+        "test.Job=1.0.0",
+        "--until-finished",
+        "test.Job",
+    )
     assert ok.returncode == 0, ok.stderr
     assert "SUCCEEDED" in ok.stdout
     assert "stdout. working." in (short_tmp / "a" / "logs" / "test.Job.log").read_text()
 
-    failed = run_cli("local", "run", "--root", str(short_tmp / "b"), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts),
-                     "--merge", "test.Fail=1.0.0", "--until-finished", "test.Fail")
+    failed = run_cli(
+        "local",
+        "run",
+        "--root",
+        str(short_tmp / "b"),
+        "--recipe-dir",
+        str(project.recipes),
+        "--artifact-dir",
+        str(project.artifacts),
+        "--merge",
+        "test.Fail=1.0.0",
+        "--until-finished",
+        "test.Fail",
+    )
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines()[-1].startswith("mlfeedback: test.Fail did not finish successfully")
     assert "stderr. failing." in (short_tmp / "b" / "logs" / "test.Fail.log").read_text()
@@ -105,7 +142,12 @@ threading.Event().wait()
 
 
 def test_local_deploy_adds_reconfigures_and_removes_components(short_tmp, project, local_run):
-    project.component("test.Base", lifecycle={"Startup": "python3 -u {artifacts:path}/main.py"}, configuration={"level": "info", "keep": {"a": 1}}, script=WATCHER)
+    project.component(
+        "test.Base",
+        lifecycle={"Startup": "python3 -u {artifacts:path}/main.py"},
+        configuration={"level": "info", "keep": {"a": 1}},
+        script=WATCHER,
+    )
     project.component("test.Extra", lifecycle={"Run": "exec sleep 600"})
     root = short_tmp / "root"
     run = LocalRun(root, project, "test.Base=1.0.0")
@@ -113,7 +155,18 @@ def test_local_deploy_adds_reconfigures_and_removes_components(short_tmp, projec
     run.wait_for_line("SUCCEEDED")
     results = root / "work" / "test.Base" / "results.json"
 
-    added = run_cli("local", "deploy", "--root", str(root), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts), "--merge", "test.Extra=1.0.0")
+    added = run_cli(
+        "local",
+        "deploy",
+        "--root",
+        str(root),
+        "--recipe-dir",
+        str(project.recipes),
+        "--artifact-dir",
+        str(project.artifacts),
+        "--merge",
+        "test.Extra=1.0.0",
+    )
     assert added.returncode == 0, added.stderr
     assert added.stdout.splitlines()[-1].endswith(": SUCCEEDED")
 
@@ -137,7 +190,10 @@ def test_local_deploy_adds_reconfigures_and_removes_components(short_tmp, projec
     assert [d["status"] for d in listed] == ["SUCCEEDED"] * 5
     assert all("deploymentStatusDetails" not in d for d in listed)
     assert run.stop() == 0
-    assert "service-set-state. {serviceName=test.Extra, currentState=STOPPING, newState=FINISHED}" in (root / "logs" / "greengrass.log").read_text()
+    assert (
+        "service-set-state. {serviceName=test.Extra, currentState=STOPPING, newState=FINISHED}"
+        in (root / "logs" / "greengrass.log").read_text()
+    )
 
 
 def test_local_deploy_reports_a_failed_deployment(short_tmp, project, local_run):
@@ -148,7 +204,9 @@ def test_local_deploy_reports_a_failed_deployment(short_tmp, project, local_run)
     run.wait_for_line("SUCCEEDED")
     missing = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Nowhere=1.0.0")
     assert missing.returncode == 2
-    assert missing.stderr.startswith("mlfeedback: deployment failed: Device is configured to run offline and no local component version satisfies")
+    assert missing.stderr.startswith(
+        "mlfeedback: deployment failed: Device is configured to run offline and no local component version satisfies"
+    )
 
 
 def test_local_deploy_without_a_running_nucleus_says_so(short_tmp):

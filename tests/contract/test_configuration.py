@@ -120,7 +120,9 @@ threading.Event().wait()
 
 
 def test_a_component_can_reject_a_deployment_of_its_configuration(nucleus, project):
-    project.component("test.Validator", lifecycle={"Startup": "python3 -u {artifacts:path}/main.py"}, configuration={"port": 8080}, script=VALIDATOR)
+    project.component(
+        "test.Validator", lifecycle={"Startup": "python3 -u {artifacts:path}/main.py"}, configuration={"port": 8080}, script=VALIDATOR
+    )
     assert nucleus.deploy(project, merge={"test.Validator": "1.0.0"}).status == "SUCCEEDED"
     pid = nucleus.results("test.Validator")["pid"]
 

@@ -10,7 +10,6 @@ import zlib
 
 import pytest
 from awsiot.eventstreamrpc import AccessDeniedError
-
 from greengrass_local import rpc
 from greengrass_local.eventstream import MAX_FRAME_BYTES, FrameDecoder, Header, Message, encode
 
@@ -62,11 +61,18 @@ class RawClient:
         self.token = nucleus.token("test.Observer")
 
     def send(self, message_type: int, stream_id: int = 0, flags: int = 0, extra: tuple[Header, ...] = (), payload: bytes = b"") -> None:
-        headers = (Header.int32(":message-type", message_type), Header.int32(":message-flags", flags), Header.int32(":stream-id", stream_id), *extra)
+        headers = (
+            Header.int32(":message-type", message_type),
+            Header.int32(":message-flags", flags),
+            Header.int32(":stream-id", stream_id),
+            *extra,
+        )
         self.sock.sendall(encode(Message(headers, payload)))
 
     def connect(self) -> Message:
-        self.send(rpc.MessageType.CONNECT, extra=(Header.string(":version", "0.1.0"),), payload=json.dumps({"authToken": self.token}).encode())
+        self.send(
+            rpc.MessageType.CONNECT, extra=(Header.string(":version", "0.1.0"),), payload=json.dumps({"authToken": self.token}).encode()
+        )
         return self.receive()
 
     def receive(self) -> Message:
@@ -108,7 +114,9 @@ def test_garbage_closes_only_that_connection(observer):
 def test_a_truncated_frame_then_hang_up_leaves_the_server_serving(observer):
     raw = RawClient(observer)
     raw.connect()
-    frame = encode(Message((Header.int32(":message-type", 0), Header.int32(":message-flags", 0), Header.int32(":stream-id", 1)), b"{" * 100))
+    frame = encode(
+        Message((Header.int32(":message-type", 0), Header.int32(":message-flags", 0), Header.int32(":stream-id", 1)), b"{" * 100)
+    )
     raw.sock.sendall(frame[: len(frame) // 2])
     raw.sock.close()
     assert_pubsub_works(observer)
@@ -139,5 +147,10 @@ def test_a_request_that_is_not_json_gets_the_nucleus_text_error(observer):
     assert _headers(error) == {":message-type": 1, ":message-flags": 2, ":stream-id": 1, ":content-type": "text/plain"}
     assert error.payload == b"InternalServerError"
     # The connection itself is fine: the next stream is served.
-    raw.send(rpc.MessageType.APPLICATION_MESSAGE, stream_id=2, extra=operation, payload=b'{"topic": "x", "publishMessage": {"jsonMessage": {"message": {}}}}')
+    raw.send(
+        rpc.MessageType.APPLICATION_MESSAGE,
+        stream_id=2,
+        extra=operation,
+        payload=b'{"topic": "x", "publishMessage": {"jsonMessage": {"message": {}}}}',
+    )
     assert _headers(raw.receive())["service-model-type"] == "aws.greengrass#PublishToTopicResponse"

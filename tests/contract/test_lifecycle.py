@@ -53,7 +53,11 @@ def test_a_zip_artifact_is_unpacked_and_run_with_variables_and_environment(short
             },
         },
     )
-    recipe = (project.recipes / "test.App-1.0.0.yaml").read_text().replace("URI: s3://test-bucket/test.App/1.0.0/app.zip", "URI: s3://test-bucket/test.App/1.0.0/app.zip\n    Unarchive: ZIP")
+    recipe = (
+        (project.recipes / "test.App-1.0.0.yaml")
+        .read_text()
+        .replace("URI: s3://test-bucket/test.App/1.0.0/app.zip", "URI: s3://test-bucket/test.App/1.0.0/app.zip\n    Unarchive: ZIP")
+    )
     (project.recipes / "test.App-1.0.0.yaml").write_text(recipe)
 
     with NucleusThread(short_tmp / "root", environment=component_environment({"FROM_EMULATOR": "inherited"})) as nucleus:
@@ -78,7 +82,9 @@ def test_a_zip_artifact_is_unpacked_and_run_with_variables_and_environment(short
 
 
 def test_an_install_step_that_times_out_is_retried_until_broken(nucleus, project):
-    project.component("test.SlowInstall", lifecycle={"Install": {"Script": "echo installing; sleep 30", "Timeout": 0.3}, "Run": "echo never"})
+    project.component(
+        "test.SlowInstall", lifecycle={"Install": {"Script": "echo installing; sleep 30", "Timeout": 0.3}, "Run": "echo never"}
+    )
     record = nucleus.deploy(project, merge={"test.SlowInstall": "1.0.0"}, timeout=30)
     assert record.status == "FAILED"
     assert record.details["deploymentFailureCause"] == "Service test.SlowInstall in broken state after deployment"
@@ -159,4 +165,6 @@ def test_a_recipe_for_another_platform_fails_the_deployment(nucleus, project):
     path.write_text(path.read_text().replace("os: linux", "os: windows"))
     record = nucleus.deploy(project, merge={"test.Windows": "1.0.0"})
     assert record.status == "FAILED"
-    assert record.details["deploymentFailureCause"].startswith("Failed to find usable recipe for current platform: {os=linux, architecture=")
+    assert record.details["deploymentFailureCause"].startswith(
+        "Failed to find usable recipe for current platform: {os=linux, architecture="
+    )

@@ -91,10 +91,12 @@ def test_topics_are_allowed_and_denied_by_each_recipes_access_control(nucleus, p
 
 
 def test_receive_mode_decides_whether_a_component_hears_itself(nucleus, project):
-    project.component("test.Other", dependencies={"test.Self": {}}, pubsub={"PublishToTopic": ["*"]}, script=publisher(
-        'outcome("x", publish("room/1", {"from": "other"}))\n'
-        'outcome("done", publish("done", {"done": True}))\n'
-    ))
+    project.component(
+        "test.Other",
+        dependencies={"test.Self": {}},
+        pubsub={"PublishToTopic": ["*"]},
+        script=publisher('outcome("x", publish("room/1", {"from": "other"}))\noutcome("done", publish("done", {"done": True}))\n'),
+    )
     project.component(
         "test.Self",
         lifecycle=STARTUP,

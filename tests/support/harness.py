@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-
 from greengrass_local.lifecycle import State
 from greengrass_local.nucleus import LocalNucleus
 from greengrass_local.services.deployments import DeploymentRecord, DeploymentRequest
@@ -136,7 +135,9 @@ class NucleusThread:
 
         return self.call(wrapper())
 
-    def deploy(self, project: Project | None = None, *, merge: dict[str, str] | None = None, timeout: float = 60, **request: Any) -> DeploymentRecord:
+    def deploy(
+        self, project: Project | None = None, *, merge: dict[str, str] | None = None, timeout: float = 60, **request: Any
+    ) -> DeploymentRecord:
         if project is not None:
             request.setdefault("recipe_dir", project.recipes)
             request.setdefault("artifact_dir", project.artifacts)

@@ -68,7 +68,9 @@ class PlainMqttClient:
         event_loops = io.EventLoopGroup(1)
         bootstrap = io.ClientBootstrap(event_loops, io.DefaultHostResolver(event_loops))
         self._mqtt = mqtt
-        self.connection = mqtt.Connection(client=mqtt.Client(bootstrap, None), host_name="127.0.0.1", port=port, client_id=client_id, clean_session=True)
+        self.connection = mqtt.Connection(
+            client=mqtt.Client(bootstrap, None), host_name="127.0.0.1", port=port, client_id=client_id, clean_session=True
+        )
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self.connection.on_message(self._on_message)

@@ -8,7 +8,6 @@ import zlib
 
 import pytest
 from botocore.eventstream import EventStreamBuffer
-
 from greengrass_local.eventstream import (
     MAX_FRAME_BYTES,
     FrameDecoder,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from greengrass_local import rpc
 from greengrass_local.eventstream import FrameDecoder, Header, HeaderType, Message, encode
 
@@ -21,7 +20,9 @@ def client_frame(message_type: int, stream_id: int = 0, flags: int = 0, extra: t
 
 
 def connect_frame(token: str = "secret", version: str = "0.1.0") -> bytes:
-    return client_frame(rpc.MessageType.CONNECT, extra=(Header.string(rpc.H_VERSION, version),), payload=json.dumps({"authToken": token}).encode())
+    return client_frame(
+        rpc.MessageType.CONNECT, extra=(Header.string(rpc.H_VERSION, version),), payload=json.dumps({"authToken": token}).encode()
+    )
 
 
 def operation_frame(stream_id: int, operation: str = "aws.greengrass#PublishToTopic", payload: bytes = b"{}") -> bytes:
@@ -90,7 +91,9 @@ def test_operation_before_connect_is_a_protocol_error():
 
 def test_control_headers_must_be_int32():
     connection = rpc.ServerConnection()
-    frame = encode(Message((Header(rpc.H_MESSAGE_TYPE, HeaderType.INT16, 4), Header.int32(rpc.H_MESSAGE_FLAGS, 0), Header.int32(rpc.H_STREAM_ID, 0))))
+    frame = encode(
+        Message((Header(rpc.H_MESSAGE_TYPE, HeaderType.INT16, 4), Header.int32(rpc.H_MESSAGE_FLAGS, 0), Header.int32(rpc.H_STREAM_ID, 0)))
+    )
     (event,) = connection.receive_data(frame)
     assert isinstance(event, rpc.ConnectionTerminated)
     assert event.reason == rpc.MISSING_FIELDS

@@ -71,7 +71,11 @@ class ConfigStore:
             Operation("GetConfiguration", self.get_configuration),
             Operation("UpdateConfiguration", self.update_configuration),
             Operation("SubscribeToConfigurationUpdate", self.subscribe_to_configuration_update, "ConfigurationUpdateEvents"),
-            Operation("SubscribeToValidateConfigurationUpdates", self.subscribe_to_validate_configuration_updates, "ValidateConfigurationUpdateEvents"),
+            Operation(
+                "SubscribeToValidateConfigurationUpdates",
+                self.subscribe_to_validate_configuration_updates,
+                "ValidateConfigurationUpdateEvents",
+            ),
             Operation("SendConfigurationValidityReport", self.send_configuration_validity_report),
         ]
 
@@ -96,7 +100,9 @@ class ConfigStore:
         stream = self._validators.get(component)
         return stream is not None and not stream.closed
 
-    async def validate(self, component: str, proposed: dict[str, Any], deployment_id: str, timeout: float = VALIDATION_TIMEOUT_SECONDS) -> tuple[str, str]:
+    async def validate(
+        self, component: str, proposed: dict[str, Any], deployment_id: str, timeout: float = VALIDATION_TIMEOUT_SECONDS
+    ) -> tuple[str, str]:
         """Ask a subscribed component about a proposed configuration; returns (status, message)."""
         stream = self._validators.get(component)
         if stream is None or stream.closed:
@@ -195,7 +201,7 @@ class ConfigStore:
         for index, key in enumerate(key_path):
             found = find_key(node, key) if isinstance(node, dict) else None
             if found is not None and not isinstance(node[found], dict) and index < len(key_path) - 1:
-                raise ServiceError(f"{found} in {'.'.join(spelt + [found])} is already a leaf, cannot become a container")
+                raise ServiceError(f"{found} in {'.'.join([*spelt, found])} is already a leaf, cannot become a container")
             spelt.append(found or key)
             node = node.get(found) if isinstance(node, dict) and found is not None else None
 
@@ -230,7 +236,9 @@ class ConfigStore:
         assert call.stream is not None
         subscription = _UpdateSubscription(component, key_path, call.stream)
         self._update_subscriptions.append(subscription)
-        call.stream.on_close(lambda: self._update_subscriptions.remove(subscription) if subscription in self._update_subscriptions else None)
+        call.stream.on_close(
+            lambda: self._update_subscriptions.remove(subscription) if subscription in self._update_subscriptions else None
+        )
         return {}
 
     def subscribe_to_validate_configuration_updates(self, call: Call, request: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from ..logs import ComponentLog
 from ..recipes import ComponentPaths, Manifest, Recipe, RecipeError, Variables, interpolate_tree, select_manifest
 from ..runner import ComponentRunner, RunSpec
 from ..server import Call, Operation
-from ..store import StoreError
+from ..store import ARTIFACT_DIR_IS_PARENT, StoreError
 from .configuration import REJECTED, ValidationFailed
 
 if TYPE_CHECKING:
@@ -93,7 +93,13 @@ class DeploymentRecord:
 
 
 class DeploymentFailed(Exception):
-    def __init__(self, cause: str, detailed: str = "FAILED_ROLLBACK_NOT_REQUESTED", stack: tuple[str, ...] = ("DEPLOYMENT_FAILURE",), types: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        cause: str,
+        detailed: str = "FAILED_ROLLBACK_NOT_REQUESTED",
+        stack: tuple[str, ...] = ("DEPLOYMENT_FAILURE",),
+        types: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(cause)
         self.cause, self.detailed, self.stack, self.types = cause, detailed, list(stack), list(types)
 
@@ -279,10 +285,12 @@ class DeploymentService:
             reset = _ci(update, "RESET") or []
             merge = _ci(update, "MERGE") or {}
             if not isinstance(reset, list) or not isinstance(merge, dict):
-                raise DeploymentFailed(f"Configuration update for {name} must be {{\"MERGE\": {{...}}, \"RESET\": [...]}}")
+                raise DeploymentFailed(f'Configuration update for {name} must be {{"MERGE": {{...}}, "RESET": [...]}}')
             current = nucleus.config.get(name) if nucleus.config.has(name) else None
             try:
-                configuration = resolve_deployment_configuration(current, recipe.default_configuration, [str(p) for p in reset], as_doubles(merge))
+                configuration = resolve_deployment_configuration(
+                    current, recipe.default_configuration, [str(p) for p in reset], as_doubles(merge)
+                )
             except ValueError as exc:
                 raise DeploymentFailed(f"Configuration update for {name} is not valid: {exc}") from None
             plans[name] = _Plan(recipe, configuration)
@@ -300,12 +308,16 @@ class DeploymentService:
         try:
             reports = await asyncio.gather(*(pending for _, pending in asked))
         except ValidationFailed as exc:
-            raise DeploymentFailed(str(exc), detailed="FAILED_NO_STATE_CHANGE", stack=("DEPLOYMENT_FAILURE", "COMPONENT_CONFIGURATION_NOT_VALID")) from None
-        rejected = [(name, message) for (name, _), (status, message) in zip(asked, reports) if status == REJECTED]
+            raise DeploymentFailed(
+                str(exc), detailed="FAILED_NO_STATE_CHANGE", stack=("DEPLOYMENT_FAILURE", "COMPONENT_CONFIGURATION_NOT_VALID")
+            ) from None
+        rejected = [(name, message) for (name, _), (status, message) in zip(asked, reports, strict=False) if status == REJECTED]
         if rejected:
             cause = "Components reported that their to-be-deployed configuration is invalid"
             cause += "".join(f" {{ name = {name}, message = {message} }}" for name, message in rejected)
-            raise DeploymentFailed(cause, detailed="FAILED_NO_STATE_CHANGE", stack=("DEPLOYMENT_FAILURE", "COMPONENT_CONFIGURATION_NOT_VALID"))
+            raise DeploymentFailed(
+                cause, detailed="FAILED_NO_STATE_CHANGE", stack=("DEPLOYMENT_FAILURE", "COMPONENT_CONFIGURATION_NOT_VALID")
+            )
 
     async def _apply(self, plans: dict[str, _Plan]) -> list[str]:
         """Write configurations, then (re)start what changed; returns the names started or restarted."""
@@ -357,7 +369,9 @@ class DeploymentService:
     def _launch(self, name: str, plan: _Plan, spec: RunSpec) -> None:
         nucleus = self._nucleus
         component_log = nucleus.component_log(name)
-        runner = ComponentRunner(spec, component_log, dependencies_ready=lambda: nucleus.dependencies_ready(spec), on_state=nucleus.on_state)
+        runner = ComponentRunner(
+            spec, component_log, dependencies_ready=lambda: nucleus.dependencies_ready(spec), on_state=nucleus.on_state
+        )
         manifest = select_manifest(plan.recipe, nucleus.platform)
         nucleus.components[name] = DeployedComponent(plan.recipe, manifest, runner, component_log)
         runner.start()
@@ -371,9 +385,7 @@ class DeploymentService:
             raise InvalidArgumentsError("Thing group name cannot contain colon characters")
         artifacts = request.get("artifactsDirectoryPath")
         if artifacts and self._nucleus.store.artifacts_dir.resolve().is_relative_to(Path(artifacts).expanduser().resolve()):
-            raise InvalidArtifactsDirectoryPathError(
-                "Requested artifacts directory path is parent of kernel artifacts directory path. Specify another path to avoid recursive copy"
-            )
+            raise InvalidArtifactsDirectoryPathError(ARTIFACT_DIR_IS_PARENT)
         recipes = request.get("recipeDirectoryPath")
         record = self.submit(
             DeploymentRequest(
@@ -411,4 +423,3 @@ def _ci(mapping: dict[str, Any], key: str) -> Any:
         if str(candidate).upper() == key:
             return value
     return None
-
