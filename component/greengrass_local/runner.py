@@ -94,6 +94,9 @@ class StepProcess:
         for pump in self._pumps:
             pump.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
+        transport = getattr(self.process, "_transport", None)
+        if transport is not None:
+            transport.close()  # else Python 3.10 closes it at garbage collection, maybe after the loop
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

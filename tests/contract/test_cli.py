@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from greengrass_local.lifecycle import State
 from support.harness import Project, component_environment
 
 
@@ -237,3 +238,79 @@ def _wait(condition, timeout: float = 15.0) -> None:
             pass
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+DEPLOYER = """
+import time
+from ipc_probe import client, outcome, save
+
+c = client()
+created = outcome("create", lambda: c.create_local_deployment(root_component_versions_to_add={"test.Added": "1.0.0"}))
+status = None
+for _ in range(300):
+    status = c.get_local_deployment_status(deployment_id=created.deployment_id).deployment
+    if status.status in ("SUCCEEDED", "FAILED"):
+        break
+    time.sleep(0.05)
+outcome("status", lambda: status)
+outcome("bad_id", lambda: c.get_local_deployment_status(deployment_id="not-a-uuid"))
+outcome("unknown_id", lambda: c.get_local_deployment_status(deployment_id="00000000-0000-0000-0000-000000000000"))
+outcome("list", lambda: len(c.list_local_deployments().local_deployments))
+save()
+"""
+
+
+def test_a_component_with_a_cli_policy_deploys_through_ipc(nucleus, project):
+    project.component("test.Added", lifecycle={"Run": "echo added"})
+    project.component(
+        "test.NoPolicy",
+        script="""
+        from ipc_probe import client, outcome, save
+        outcome("create", lambda: client().create_local_deployment(root_component_versions_to_add={"test.Added": "1.0.0"}))
+        save()
+    """,
+    )
+    path = project.component("test.Deployer", script=DEPLOYER)
+    cli_policy = (
+        "    accessControl:\n      aws.greengrass.Cli:\n        test.Deployer:cli:1:\n          operations:\n"
+        "          - aws.greengrass#CreateLocalDeployment\n          - aws.greengrass#GetLocalDeploymentStatus\n"
+        "          - aws.greengrass#ListLocalDeployments\n          resources:\n          - '*'\n"
+    )
+    path.write_text(path.read_text().replace("  DefaultConfiguration: {}\n", "  DefaultConfiguration:\n" + cli_policy))
+    assert nucleus.deploy(project, merge={"test.Deployer": "1.0.0", "test.NoPolicy": "1.0.0"}).status == "SUCCEEDED"
+
+    r = nucleus.results("test.Deployer")
+    assert r["create"][0] == "ok"
+    status = r["status"][1]
+    assert status["status"] == "SUCCEEDED"
+    assert status["deploymentStatusDetails"] == {"detailedDeploymentStatus": "SUCCESSFUL"}
+    assert status["deploymentId"] == r["create"][1]["deploymentId"]
+    assert len(status["createdOn"].split()) == 3 and status["createdOn"].endswith(" UTC")  # dd-MM-uuuu HH:mm:ss z
+    assert r["bad_id"] == ["InvalidArgumentsError", "Invalid deploymentId format received. DeploymentId is a UUID"]
+    assert r["unknown_id"] == ["ResourceNotFoundError", "Cannot find deployment"]
+    assert r["list"] == ["ok", 2]
+    assert nucleus.wait_for_state("test.Added", State.FINISHED) is State.FINISHED
+    assert nucleus.results("test.NoPolicy")["create"] == [
+        "UnauthorizedError",
+        "Principal test.NoPolicy is not authorized to perform aws.greengrass.Cli:aws.greengrass#CreateLocalDeployment on resource *",
+    ]
+
+
+@pytest.mark.broker
+def test_local_run_with_mqtt_broker_bridges_iot_core(short_tmp, local_run):
+    from support.mqtt import Mosquitto, PlainMqttClient
+
+    broker = Mosquitto(short_tmp)
+    try:
+        cloud = PlainMqttClient(broker.port)
+        cloud.subscribe("hello/#")
+        examples = Path(__file__).resolve().parents[2] / "examples" / "hello-ipc"
+        result = run_cli(
+            "local", "run", "--root", str(short_tmp / "root"), "--recipe-dir", str(examples / "recipes"), "--artifact-dir", str(examples / "artifacts"),
+            "--merge", "com.example.HelloPublisher=1.0.0", "--mqtt-broker", broker.address, "--until-finished", "com.example.HelloPublisher",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert cloud.wait_for(1) == [("hello/cloud", b'{"greeting": "hello cloud"}')]
+        cloud.close()
+    finally:
+        broker.stop()
