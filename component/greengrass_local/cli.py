@@ -187,6 +187,20 @@ def deploy_local(args: argparse.Namespace) -> int:
         client.close()
 
 
+# -- pack ------------------------------------------------------------------------------------------
+
+
+def pack_command(args: argparse.Namespace) -> int:
+    from .packaging import PackError, pack
+
+    try:
+        target = pack(Path(args.project), Path(args.artifact_dir))
+    except PackError as exc:
+        raise CommandError(str(exc)) from None
+    print(target)
+    return 0
+
+
 # -- entry point ---------------------------------------------------------------------------------
 
 
@@ -214,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--update-config", metavar="FILE_OR_JSON")
     deploy.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the deployment (default %(default)s)")
     deploy.set_defaults(handler=deploy_local)
+
+    packer = commands.add_parser("pack", help="build the component artifact as `gdk component build` does, into ARTIFACT_DIR/NAME/VERSION/")
+    packer.add_argument("--project", default=".", help="project folder holding gdk-config.json (default: the current folder)")
+    packer.add_argument("--artifact-dir", default="artifacts", help="where to write NAME/VERSION/NAME.zip (default %(default)s)")
+    packer.set_defaults(handler=pack_command)
     return parser
 
 

@@ -5,23 +5,15 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from greengrass_local.lifecycle import State
+from support.cli import mlfeedback, run_cli
 from support.harness import Project, component_environment
-
-
-def mlfeedback(*args: str) -> list[str]:
-    script = Path(sys.executable).parent / "mlfeedback"
-    return [str(script), *args] if script.exists() else [sys.executable, "-m", "greengrass_local.cli", *args]
-
-
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(mlfeedback(*args), capture_output=True, text=True, timeout=timeout, env=component_environment())
 
 
 class LocalRun:

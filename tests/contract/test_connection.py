@@ -10,6 +10,7 @@ import zlib
 
 import pytest
 from awsiot.eventstreamrpc import AccessDeniedError
+
 from greengrass_local import rpc
 from greengrass_local.eventstream import MAX_FRAME_BYTES, FrameDecoder, Header, Message, encode
 

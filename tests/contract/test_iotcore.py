@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+
 from support.harness import NucleusThread
 from support.mqtt import Mosquitto, PlainMqttClient
 

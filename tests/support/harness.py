@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
 from greengrass_local.lifecycle import State
 from greengrass_local.nucleus import LocalNucleus
 from greengrass_local.services.deployments import DeploymentRecord, DeploymentRequest

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from greengrass_local.authorization import (
     MQTTPROXY_SERVICE,
     PUBSUB_SERVICE,

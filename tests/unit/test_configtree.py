@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from greengrass_local.configtree import (
     KeyNotFound,
     changed_paths,

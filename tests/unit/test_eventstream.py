@@ -8,6 +8,7 @@ import zlib
 
 import pytest
 from botocore.eventstream import EventStreamBuffer
+
 from greengrass_local.eventstream import (
     MAX_FRAME_BYTES,
     FrameDecoder,

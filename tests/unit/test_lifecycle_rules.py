@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from greengrass_local.lifecycle import ErrorCounter, State, StepError, parse_step, should_skip
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from greengrass_local import semver
 from greengrass_local.recipes import ComponentPaths, RecipeError, Variables, interpolate, parse_recipe, select_manifest
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from greengrass_local import rpc
 from greengrass_local.eventstream import FrameDecoder, Header, HeaderType, Message, encode
 

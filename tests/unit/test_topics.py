@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from greengrass_local.topics import has_wildcard, iot_core_topic_problem, local_filter_matches, mqtt_filter_matches
 
 

@@ -1,0 +1,53 @@
+"""`client('feedback')`: publish model input and prediction to the ML Feedback component."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from ml_feedback import messages
+
+from . import _ipc
+from .params import type_check, validate
+
+CONFIG_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$")
+TOPIC_VARIABLE = "ML_FEEDBACK_REQUEST_TOPIC"
+
+
+def _config_id(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "type (valid types: <class 'str'>)"
+    if not CONFIG_ID.match(value):
+        return f"value (must match {CONFIG_ID.pattern})"
+    return None
+
+
+class FeedbackClient:
+    def publish(self, **kwargs: Any) -> None:
+        """Send ConfigId, ModelInput (bytes), ModelPrediction (list or dict) and optional Metadata (dict).
+
+        Returns None once the request is handed to the component; its outcome
+        arrives on the status topic, as with the v1 connector.
+        """
+        validate(
+            kwargs,
+            required={
+                "ConfigId": _config_id,
+                "ModelInput": type_check(bytes, bytearray, memoryview, label="<class 'bytes'>, <class 'bytearray'>"),
+                "ModelPrediction": type_check(list, tuple, dict, label="<class 'list'>, <class 'dict'>"),
+            },
+            optional={"Metadata": type_check(dict, label="<class 'dict'>")},
+        )
+        prediction = kwargs["ModelPrediction"]
+        request = messages.feedback_request(
+            kwargs["ConfigId"],
+            bytes(kwargs["ModelInput"]),
+            list(prediction) if isinstance(prediction, tuple) else prediction,
+            kwargs.get("Metadata"),
+        )
+        from awsiot.greengrasscoreipc.model import JsonMessage, PublishMessage
+
+        topic = os.environ.get(TOPIC_VARIABLE) or messages.FEEDBACK_REQUEST_TOPIC
+        _ipc.ipc_client().publish_to_topic(topic=topic, publish_message=PublishMessage(json_message=JsonMessage(message=request)))
+        return None

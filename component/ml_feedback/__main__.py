@@ -1,0 +1,40 @@
+"""`python -m ml_feedback`: the community.greengrass.MLFeedback component.
+
+Reports RUNNING only once it listens for requests (SPEC §7 Readiness), and
+ERRORED when its configuration cannot be served at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from .app import FeedbackComponent, load_config
+from .ipc import IpcBus
+
+
+def main() -> int:
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    bus = IpcBus()
+    config = load_config(bus.configuration())
+    if config is None:
+        bus.report_errored()
+        bus.close()
+        return 1
+    component = FeedbackComponent(bus, config)
+    component.start()
+    bus.report_running()
+    logging.getLogger("ml_feedback").info("running with %d feedback configuration(s)", len(config.feedback))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    component.stop()
+    bus.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The running component: IPC subscriptions, live configuration, and the services behind them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .config import ComponentConfig, ConfigError, parse_config
+from .feedback import FeedbackService, Uploader
+from .ipc import IpcBus, Subscription
+
+log = logging.getLogger("ml_feedback")
+# The nucleus sends SIGKILL 5 s after SIGTERM: finish what is in process within that.
+STOP_GRACE_SECONDS = 4.0
+
+
+class IpcOutbox:
+    """Status and prediction to IoT Core (QoS 1) and local pub/sub; metrics to local pub/sub."""
+
+    def __init__(self, bus: IpcBus, config: Callable[[], ComponentConfig]) -> None:
+        self._bus, self._config = bus, config
+
+    def status(self, message: dict[str, Any]) -> None:
+        topic = self._config().topics.status
+        self._bus.publish_iot_core(topic, message)
+        self._bus.publish_local(topic, message)
+
+    def prediction(self, message: dict[str, Any]) -> None:
+        topic = self._config().topics.prediction
+        self._bus.publish_iot_core(topic, message)
+        self._bus.publish_local(topic, message)
+
+    def metric(self, message: dict[str, Any]) -> None:
+        self._bus.publish_local(self._config().topics.metrics, message)
+
+
+def default_uploader(config: ComponentConfig) -> Uploader:
+    from .uploader import S3Uploader
+
+    return S3Uploader(config.s3_endpoint_url, max_connections=config.upload_workers + 2)
+
+
+class FeedbackComponent:
+    def __init__(
+        self, bus: IpcBus, config: ComponentConfig, uploader_for: Callable[[ComponentConfig], Uploader] = default_uploader
+    ) -> None:
+        self._bus = bus
+        self.feedback = FeedbackService(config, uploader_for, IpcOutbox(bus, lambda: self.feedback.config))
+        self._subscriptions: dict[str, Subscription] = {}
+        self._control: list[Subscription] = []
+
+    @property
+    def config(self) -> ComponentConfig:
+        return self.feedback.config
+
+    def start(self) -> None:
+        """Subscribe to requests and configuration; the caller reports RUNNING afterwards."""
+        self._subscribe_requests(self.config)
+        self._control.append(self._bus.on_configuration_change(self.apply))
+        self._control.append(self._bus.on_validate(self.validate))
+
+    def _subscribe_requests(self, config: ComponentConfig) -> None:
+        topic = config.topics.feedback_requests
+        if topic not in self._subscriptions:
+            for old in list(self._subscriptions):
+                self._subscriptions.pop(old).close()
+            self._subscriptions[topic] = self._bus.subscribe(topic, self.feedback.accept)
+            log.info("listening for feedback requests on %s", topic)
+
+    def validate(self, raw: dict[str, Any]) -> str | None:
+        """A deployment's proposed configuration: the reason to reject it, or None."""
+        try:
+            parse_config(raw)
+        except ConfigError as error:
+            log.warning("rejecting a proposed configuration: %s", error)
+            return f"Invalid configuration for community.greengrass.MLFeedback: {error}"
+        return None
+
+    def apply(self, raw: dict[str, Any]) -> None:
+        try:
+            config = parse_config(raw)
+        except ConfigError as error:
+            for problem in error.problems:
+                log.error("configuration change ignored, keeping the previous one: %s", problem)
+            return
+        if config == self.config:
+            return
+        self.feedback.update_config(config)
+        self._subscribe_requests(config)
+        log.info("configuration applied: %d feedback configuration(s), RequestLimit %d", len(config.feedback), config.request_limit)
+
+    def stop(self, timeout: float = STOP_GRACE_SECONDS) -> None:
+        for subscription in [*self._subscriptions.values(), *self._control]:
+            subscription.close()
+        self._subscriptions.clear()
+        if not self.feedback.wait_idle(timeout):
+            log.warning("stopping with feedback requests still in process")
+        self.feedback.close(0)
+
+
+def load_config(raw: dict[str, Any]) -> ComponentConfig | None:
+    try:
+        return parse_config(raw)
+    except ConfigError as error:
+        for problem in error.problems:
+            log.error("invalid configuration: %s", problem)
+        return None

@@ -1,0 +1,257 @@
+"""The component's configuration -> frozen dataclasses, or every problem with its key.
+
+Both v1 connector parameters keep their v1 forms: `FeedbackConfigurationMap`
+as an object or as the JSON string v1 took, `RequestLimit` as a string
+(`^$|^[0-9]{1,3}$`) or a number. Numbers may arrive as `10`, `10.0` or `"10"`
+(the nucleus turns JSON integers into doubles).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import messages
+from .sampling import ENTROPY, RANDOM_SAMPLING, STRATEGIES, Strategy
+
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$")
+BUCKET_PATTERN = re.compile(r"^[a-z0-9\.\-]{3,63}$")
+REQUEST_LIMIT_PATTERN = re.compile(r"^$|^[0-9]{1,3}$")
+DEFAULT_REQUEST_LIMIT = 50
+DEFAULT_UPLOAD_WORKERS = 4
+FEEDBACK_KEYS = ("s3-bucket-name", "content-type", "s3-prefix", "file-ext", "sampling-strategy")
+
+TOPIC_DEFAULTS = {
+    "FeedbackRequestTopic": messages.FEEDBACK_REQUEST_TOPIC,
+    "InferenceRequestTopic": messages.INFERENCE_REQUEST_TOPIC,
+    "InferenceResponseTopicPrefix": messages.INFERENCE_RESPONSE_TOPIC_PREFIX,
+    "StatusTopic": messages.STATUS_TOPIC,
+    "PredictionTopic": messages.PREDICTION_TOPIC,
+    "MetricsTopic": messages.METRICS_TOPIC,
+}
+PUBLISHED_TOPICS = ("StatusTopic", "PredictionTopic", "MetricsTopic")
+
+
+class ConfigError(ValueError):
+    """Every problem found, each as `key: reason`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    config_id: str
+    bucket: str
+    content_type: str
+    prefix: str = ""
+    file_ext: str = ""
+    strategy: Strategy | None = None
+
+    def object_key(self, unique: str) -> str:
+        name = f"{unique}.{self.file_ext}" if self.file_ext else unique
+        prefix = self.prefix.strip("/")
+        return f"{prefix}/{name}" if prefix else name
+
+
+@dataclass(frozen=True)
+class Topics:
+    feedback_requests: str = messages.FEEDBACK_REQUEST_TOPIC
+    inference_requests: str = messages.INFERENCE_REQUEST_TOPIC
+    inference_response_prefix: str = messages.INFERENCE_RESPONSE_TOPIC_PREFIX
+    status: str = messages.STATUS_TOPIC
+    prediction: str = messages.PREDICTION_TOPIC
+    metrics: str = messages.METRICS_TOPIC
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    feedback: Mapping[str, FeedbackConfig] = field(default_factory=dict)
+    request_limit: int = DEFAULT_REQUEST_LIMIT
+    topics: Topics = field(default_factory=Topics)
+    s3_endpoint_url: str | None = None
+    metrics_namespace: str = messages.METRICS_NAMESPACE
+    model_input_directories: tuple[str, ...] = ()
+    upload_workers: int = DEFAULT_UPLOAD_WORKERS
+    inference_services: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _object(value: Any, key: str, problems: list[str], *, json_string_allowed: bool) -> dict[str, Any] | None:
+    if json_string_allowed and isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            problems.append(f"{key}: not a well-formed JSON string ({exc})")
+            return None
+    if not isinstance(value, dict):
+        problems.append(f"{key}: must be an object{' or a JSON string holding one' if json_string_allowed else ''}")
+        return None
+    return value
+
+
+def parse_strategy(value: Any, key: str, problems: list[str]) -> Strategy | None:
+    spec = _object(value, key, problems, json_string_allowed=True)
+    if spec is None:
+        return None
+    name = spec.get("strategy-name")
+    if name not in STRATEGIES:
+        problems.append(f"{key}.strategy-name: must be one of {', '.join(STRATEGIES)}, got {name!r}")
+        return None
+    unknown = sorted(set(spec) - {"strategy-name", "rate", "threshold"})
+    if unknown:
+        problems.append(f"{key}: unknown key(s) {', '.join(unknown)}")
+    if name == RANDOM_SAMPLING:
+        rate = _number(spec.get("rate"))
+        if rate is None or not 0 <= rate <= 1:
+            problems.append(f"{key}.rate: RANDOM_SAMPLING needs a rate between 0.0 and 1.0, got {spec.get('rate')!r}")
+            return None
+        return Strategy(name, rate=rate)
+    threshold = _number(spec.get("threshold"))
+    if name == ENTROPY:
+        if threshold is None or threshold < 0:
+            problems.append(f"{key}.threshold: ENTROPY needs a threshold of 0.0 or more, got {spec.get('threshold')!r}")
+            return None
+    elif threshold is None or not 0 <= threshold <= 1:
+        problems.append(f"{key}.threshold: {name} needs a threshold between 0.0 and 1.0, got {spec.get('threshold')!r}")
+        return None
+    return Strategy(name, threshold=threshold)
+
+
+def parse_feedback_map(value: Any, problems: list[str]) -> dict[str, FeedbackConfig]:
+    key = "FeedbackConfigurationMap"
+    entries = _object(value if value is not None else {}, key, problems, json_string_allowed=True)
+    if entries is None:
+        return {}
+    parsed: dict[str, FeedbackConfig] = {}
+    for config_id, body in entries.items():
+        where = f"{key}.{config_id}"
+        if not ID_PATTERN.match(str(config_id)):
+            problems.append(f"{where}: the id must match {ID_PATTERN.pattern}")
+            continue
+        if not isinstance(body, dict):
+            problems.append(f"{where}: must be an object")
+            continue
+        before = len(problems)
+        unknown = sorted(set(body) - set(FEEDBACK_KEYS))
+        if unknown:
+            problems.append(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(FEEDBACK_KEYS)})")
+        bucket = body.get("s3-bucket-name")
+        if not isinstance(bucket, str) or not BUCKET_PATTERN.match(bucket):
+            problems.append(f"{where}.s3-bucket-name: required, must match {BUCKET_PATTERN.pattern}, got {bucket!r}")
+        content_type = body.get("content-type")
+        if not isinstance(content_type, str) or not content_type.strip():
+            problems.append(f"{where}.content-type: required, a MIME type such as image/png, got {content_type!r}")
+        for optional in ("s3-prefix", "file-ext"):
+            if optional in body and not isinstance(body[optional], str):
+                problems.append(f"{where}.{optional}: must be a string, got {body[optional]!r}")
+        strategy = None
+        if body.get("sampling-strategy") is not None:
+            strategy = parse_strategy(body["sampling-strategy"], f"{where}.sampling-strategy", problems)
+        if len(problems) == before:
+            parsed[str(config_id)] = FeedbackConfig(
+                config_id=str(config_id),
+                bucket=bucket,
+                content_type=content_type,
+                prefix=body.get("s3-prefix", ""),
+                file_ext=body.get("file-ext", "").lstrip("."),
+                strategy=strategy,
+            )
+    return parsed
+
+
+def parse_request_limit(value: Any, problems: list[str]) -> int:
+    """`""` or absent: the default; otherwise 0..999, where 0 refuses every request."""
+    if value is None:
+        return DEFAULT_REQUEST_LIMIT
+    if isinstance(value, str):
+        if not REQUEST_LIMIT_PATTERN.match(value):
+            problems.append(f"RequestLimit: must match {REQUEST_LIMIT_PATTERN.pattern} (0 to 999), got {value!r}")
+            return DEFAULT_REQUEST_LIMIT
+        return int(value) if value else DEFAULT_REQUEST_LIMIT
+    number = _number(value)
+    if number is None or number != int(number) or not 0 <= number <= 999:
+        problems.append(f"RequestLimit: must be a whole number from 0 to 999, got {value!r}")
+        return DEFAULT_REQUEST_LIMIT
+    return int(number)
+
+
+def _topics(raw: Mapping[str, Any], problems: list[str]) -> Topics:
+    values: dict[str, str] = {}
+    for key, default in TOPIC_DEFAULTS.items():
+        value = raw.get(key, default)
+        if not isinstance(value, str) or not value:
+            problems.append(f"{key}: must be a non-empty topic, got {value!r}")
+            value = default
+        elif key in PUBLISHED_TOPICS and any(c in value for c in "+#*"):
+            problems.append(f"{key}: a topic published to cannot contain +, # or *, got {value!r}")
+        values[key] = value
+    prefix = values["InferenceResponseTopicPrefix"]
+    if any(c in prefix for c in "+#*"):
+        problems.append(f"InferenceResponseTopicPrefix: cannot contain +, # or *, got {prefix!r}")
+    return Topics(
+        feedback_requests=values["FeedbackRequestTopic"],
+        inference_requests=values["InferenceRequestTopic"],
+        inference_response_prefix=prefix,
+        status=values["StatusTopic"],
+        prediction=values["PredictionTopic"],
+        metrics=values["MetricsTopic"],
+    )
+
+
+def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
+    """Parse the whole component configuration; raises ConfigError listing every problem."""
+    problems: list[str] = []
+    feedback = parse_feedback_map(raw.get("FeedbackConfigurationMap"), problems)
+    request_limit = parse_request_limit(raw.get("RequestLimit"), problems)
+    topics = _topics(raw, problems)
+    endpoint = raw.get("S3EndpointUrl") or None
+    if endpoint is not None and (not isinstance(endpoint, str) or not re.match(r"^https?://[^\s/]+", endpoint)):
+        problems.append(f"S3EndpointUrl: must be an http:// or https:// URL, got {endpoint!r}")
+        endpoint = None
+    namespace = raw.get("MetricsNamespace", messages.METRICS_NAMESPACE)
+    if not isinstance(namespace, str) or not namespace:
+        problems.append(f"MetricsNamespace: must be a non-empty string, got {namespace!r}")
+        namespace = messages.METRICS_NAMESPACE
+    directories = raw.get("ModelInputDirectories", [])
+    if not isinstance(directories, list) or not all(isinstance(d, str) and os.path.isabs(d) for d in directories):
+        problems.append(f"ModelInputDirectories: must be a list of absolute paths, got {directories!r}")
+        directories = []
+    workers = _number(raw.get("UploadWorkers", DEFAULT_UPLOAD_WORKERS))
+    if workers is None or workers != int(workers) or not 1 <= workers <= 64:
+        problems.append(f"UploadWorkers: must be a whole number from 1 to 64, got {raw.get('UploadWorkers')!r}")
+        workers = DEFAULT_UPLOAD_WORKERS
+    services = _object(raw.get("InferenceServices", {}), "InferenceServices", problems, json_string_allowed=False) or {}
+    if problems:
+        raise ConfigError(problems)
+    return ComponentConfig(
+        feedback=feedback,
+        request_limit=request_limit,
+        topics=topics,
+        s3_endpoint_url=endpoint,
+        metrics_namespace=namespace,
+        model_input_directories=tuple(os.path.normpath(d) for d in directories),
+        upload_workers=int(workers),
+        inference_services=services,
+    )

@@ -1,0 +1,143 @@
+"""Greengrass IPC for the component: the only module that imports awsiotsdk.
+
+The client runs stream callbacks on its own event thread (`executor=None`), so
+requests reach the services in arrival order with no extra thread hop. That
+thread must never wait on IPC: publishes are sent asynchronously, and
+configuration and validation events, which need blocking calls, are handed
+to a single control thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+from awsiot.greengrasscoreipc.model import (
+    QOS,
+    ConfigurationUpdateEvents,
+    ConfigurationValidityReport,
+    ConfigurationValidityStatus,
+    JsonMessage,
+    PublishMessage,
+    ReportedLifecycleState,
+    SubscriptionResponseMessage,
+    ValidateConfigurationUpdateEvents,
+)
+
+log = logging.getLogger("ml_feedback.ipc")
+
+Message = dict[str, Any] | bytes
+
+
+class Subscription:
+    def __init__(self, operation: Any) -> None:
+        self._operation = operation
+
+    def close(self) -> None:
+        try:
+            self._operation.close()
+        except Exception as exc:  # the connection may already be gone
+            log.debug("closing a subscription failed: %s", exc)
+
+
+class IpcBus:
+    def __init__(self, client: GreengrassCoreIPCClientV2 | None = None) -> None:
+        self._client = client or GreengrassCoreIPCClientV2(executor=None)
+        self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipc-control")
+
+    # -- pub/sub ------------------------------------------------------------------------
+
+    def subscribe(self, topic: str, handler: Callable[[Message], None]) -> Subscription:
+        """Local pub/sub messages as a dict (JsonMessage) or bytes (BinaryMessage)."""
+
+        def on_event(event: SubscriptionResponseMessage) -> None:
+            try:
+                if event.json_message is not None:
+                    handler(event.json_message.message)
+                elif event.binary_message is not None:
+                    handler(event.binary_message.message)
+            except Exception:
+                log.exception("handling a message on %s failed", topic)
+
+        _response, operation = self._client.subscribe_to_topic(topic=topic, on_stream_event=on_event, on_stream_error=_log_stream_error)
+        return Subscription(operation)
+
+    def publish_local(self, topic: str, message: dict[str, Any]) -> None:
+        future = self._client.publish_to_topic_async(topic=topic, publish_message=PublishMessage(json_message=JsonMessage(message=message)))
+        future.add_done_callback(lambda done: _log_failure(done, f"publishing to {topic}"))
+
+    def publish_iot_core(self, topic: str, message: dict[str, Any]) -> None:
+        payload = json.dumps(message).encode()
+        future = self._client.publish_to_iot_core_async(topic_name=topic, qos=QOS.AT_LEAST_ONCE, payload=payload)
+        future.add_done_callback(lambda done: _log_failure(done, f"publishing to IoT Core topic {topic}"))
+
+    # -- configuration -------------------------------------------------------------------
+
+    def configuration(self) -> dict[str, Any]:
+        value = self._client.get_configuration().value
+        return dict(value or {})
+
+    def on_configuration_change(self, callback: Callable[[dict[str, Any]], None]) -> Subscription:
+        """Calls `callback` with the whole new configuration after each change."""
+
+        def reload() -> None:
+            try:
+                callback(self.configuration())
+            except Exception:
+                log.exception("applying a configuration change failed")
+
+        def on_event(event: ConfigurationUpdateEvents) -> None:
+            self._control.submit(reload)
+
+        _response, operation = self._client.subscribe_to_configuration_update(on_stream_event=on_event, on_stream_error=_log_stream_error)
+        return Subscription(operation)
+
+    def on_validate(self, validate: Callable[[dict[str, Any]], str | None]) -> Subscription:
+        """Answers each proposed configuration: `validate` returns a rejection reason or None."""
+
+        def answer(proposed: dict[str, Any], deployment_id: str) -> None:
+            try:
+                reason = validate(proposed)
+            except Exception as exc:
+                log.exception("validating a proposed configuration failed")
+                reason = f"validation failed: {exc}"
+            status = ConfigurationValidityStatus.ACCEPTED if reason is None else ConfigurationValidityStatus.REJECTED
+            report = ConfigurationValidityReport(status=status, deployment_id=deployment_id, message=reason)
+            self._client.send_configuration_validity_report(configuration_validity_report=report)
+
+        def on_event(event: ValidateConfigurationUpdateEvents) -> None:
+            proposed = event.validate_configuration_update_event
+            if proposed is not None:
+                self._control.submit(answer, dict(proposed.configuration or {}), proposed.deployment_id)
+
+        _response, operation = self._client.subscribe_to_validate_configuration_updates(
+            on_stream_event=on_event, on_stream_error=_log_stream_error
+        )
+        return Subscription(operation)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def report_running(self) -> None:
+        self._client.update_state(state=ReportedLifecycleState.RUNNING)
+
+    def report_errored(self) -> None:
+        self._client.update_state(state=ReportedLifecycleState.ERRORED)
+
+    def close(self) -> None:
+        self._control.shutdown(wait=True)
+        self._client.close()
+
+
+def _log_failure(done: Future[Any], what: str) -> None:
+    error = done.exception()
+    if error is not None:
+        log.warning("%s failed: %s", what, getattr(error, "message", None) or error)
+
+
+def _log_stream_error(error: Exception) -> bool:
+    log.warning("IPC stream error: %s", error)
+    return False

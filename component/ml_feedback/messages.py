@@ -1,0 +1,211 @@
+"""Every wire shape of the feedback service, defined once.
+
+The status, prediction and metric messages are the v1 ML Feedback connector's
+(seed 001), key for key; the request is SPEC §4.1. The component, the client
+SDK, the demo and the tests all build and read messages through this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+# -- topics (configuration keys and their defaults, SPEC §3) --------------------------------
+
+FEEDBACK_REQUEST_TOPIC = "ml/feedback/requests"
+INFERENCE_REQUEST_TOPIC = "ml/inference/requests"
+INFERENCE_RESPONSE_TOPIC_PREFIX = "ml/inference/responses/"
+STATUS_TOPIC = "feedback/message/status"
+PREDICTION_TOPIC = "feedback/message/prediction"
+METRICS_TOPIC = "cloudwatch/metric/put"
+METRICS_NAMESPACE = "GreengrassFeedbackConnector"
+
+# -- status ----------------------------------------------------------------------------------
+
+SUCCESS = "success"
+SAMPLE_DROPPED = "sample_dropped_by_strategy"
+FAIL = "fail"
+
+QUEUE_FULL = "Queue.Full"
+INVALID_REQUEST = "InvalidRequest"
+UNKNOWN_CONFIG_ID = "UnknownConfigId"
+INVALID_MODEL_INPUT = "InvalidModelInput"
+INVALID_MODEL_PREDICTION = "InvalidModelPrediction"
+
+
+def queue_full_message(limit: int) -> str:
+    return f"Request limit has been reached (max request: {limit} ). Dropping request."
+
+
+def upload_failure_message(request_id: str, error_type: str, error: str) -> str:
+    return (
+        f"[RequestId: {request_id}] Failed to upload model input data due to exception. "
+        f"Model prediction will not be published. Exception type: {error_type}, error: {error}"
+    )
+
+
+def invalid_request_message(request_id: str, reason: str) -> str:
+    return f"[RequestId: {request_id}] Invalid feedback request: {reason}"
+
+
+def status_success(request_id: str, s3_response: dict[str, Any]) -> dict[str, Any]:
+    return {"response": {"status": SUCCESS, "s3_response": s3_response}, "id": request_id}
+
+
+def status_dropped(request_id: str) -> dict[str, Any]:
+    return {"response": {"status": SAMPLE_DROPPED}, "id": request_id}
+
+
+def status_fail(request_id: str, error: str, error_message: str) -> dict[str, Any]:
+    return {"response": {"status": FAIL, "error_message": error_message, "error": error}, "id": request_id}
+
+
+# -- prediction ------------------------------------------------------------------------------
+
+
+def publish_timestamp(moment: datetime.datetime) -> str:
+    """v1's `publish-ts`: UTC, `2019-07-11 00:12:48.816752`."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def prediction_message(bucket: str, key: str, prediction: Any, config_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """`metadata` already holds `publish-ts`, as the connector inserted it."""
+    return {"source-ref": f"s3://{bucket}/{key}", "model-prediction": prediction, "config-id": config_id, "metadata": metadata}
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+SAMPLE_SIZE = "SampleSize"
+SAMPLE_UPLOAD_SUCCESS = "SampleUploadSuccess"
+SAMPLE_AND_PREDICTION_PUBLISHED = "SampleAndPredictionPublished"
+SAMPLE_UPLOAD_FAILURE = "SampleUploadFailure"
+SAMPLE_NOT_USED = "SampleNotUsed"
+ERROR_REQUEST_THROTTLED = "ErrorRequestThrottled"
+ERROR_INVALID_REQUEST = "ErrorInvalidRequest"  # ours: v1 had no metric for a malformed request
+COUNT, BYTES = "Count", "Bytes"
+
+
+def metric(name: str, namespace: str, value: float = 1, unit: str = COUNT) -> dict[str, Any]:
+    return {"request": {"namespace": namespace, "metricData": {"value": value, "unit": unit, "metricName": name}}}
+
+
+# -- the feedback request (SPEC §4.1) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackRequest:
+    config_id: str
+    model_input: bytes | None
+    model_input_path: str | None
+    prediction: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+    request_id: str = ""
+
+
+class RequestProblem(ValueError):
+    """A request the service cannot use; `code` is the status's short `error`."""
+
+    def __init__(self, code: str, reason: str, request_id: str = "") -> None:
+        super().__init__(reason)
+        self.code, self.reason, self.request_id = code, reason, request_id
+
+
+def feedback_request(
+    config_id: str, model_input: bytes, prediction: Any, metadata: dict[str, Any] | None, request_id: str | None = None
+) -> dict[str, Any]:
+    """The request document the client SDK publishes."""
+    document: dict[str, Any] = {
+        "ConfigId": config_id,
+        "ModelInput": base64.b64encode(model_input).decode("ascii"),
+        "ModelPrediction": prediction,
+    }
+    if metadata:
+        document["Metadata"] = metadata
+    if request_id:
+        document["RequestId"] = request_id
+    return document
+
+
+def parse_feedback_request(raw: bytes | str | dict[str, Any], new_id: str) -> FeedbackRequest:
+    """A request from its JSON (or already parsed) form; raises RequestProblem naming the field."""
+    document = raw
+    if not isinstance(document, dict):
+        try:
+            document = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestProblem(INVALID_REQUEST, f"the message is not valid JSON ({exc})", new_id) from None
+    if not isinstance(document, dict):
+        raise RequestProblem(INVALID_REQUEST, "the message must be a JSON object", new_id)
+    request_id = document.get("RequestId")
+    if request_id is None or request_id == "":
+        request_id = new_id
+    elif not isinstance(request_id, str):
+        raise RequestProblem(INVALID_REQUEST, "RequestId must be a string", new_id)
+    config_id = document.get("ConfigId")
+    if not isinstance(config_id, str) or not config_id:
+        raise RequestProblem(UNKNOWN_CONFIG_ID, "ConfigId is required and must be a string", request_id)
+    metadata = document.get("Metadata") or {}
+    if not isinstance(metadata, dict):
+        raise RequestProblem(INVALID_REQUEST, "Metadata must be an object", request_id)
+    model_input, path = document.get("ModelInput"), document.get("ModelInputPath")
+    if (model_input is None) == (path is None):
+        raise RequestProblem(INVALID_MODEL_INPUT, "exactly one of ModelInput (base64) and ModelInputPath is required", request_id)
+    decoded = None
+    if model_input is not None:
+        if not isinstance(model_input, str):
+            raise RequestProblem(INVALID_MODEL_INPUT, "ModelInput must be a base64 string", request_id)
+        try:
+            decoded = base64.b64decode(model_input, validate=True)
+        except ValueError as exc:
+            raise RequestProblem(INVALID_MODEL_INPUT, f"ModelInput is not valid base64 ({exc})", request_id) from None
+    elif not isinstance(path, str) or not path:
+        raise RequestProblem(INVALID_MODEL_INPUT, "ModelInputPath must be a non-empty string", request_id)
+    if "ModelPrediction" not in document:
+        raise RequestProblem(INVALID_MODEL_PREDICTION, "ModelPrediction is required", request_id)
+    prediction = document["ModelPrediction"]
+    if not isinstance(prediction, (list, dict)):
+        raise RequestProblem(INVALID_MODEL_PREDICTION, "ModelPrediction must be a list or an object", request_id)
+    return FeedbackRequest(config_id, decoded, path, prediction, metadata, request_id)
+
+
+# -- JSON and S3 metadata safety ---------------------------------------------------------------
+
+
+def json_safe(value: Any) -> Any:
+    """A boto3 response as plain JSON: datetimes as ISO text, bytes and others as text."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+_HEADER_TOKEN = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def s3_metadata(metadata: dict[str, Any]) -> dict[str, str]:
+    """Request metadata as S3 user metadata: header-token keys, printable-ASCII values.
+
+    Non-string values are sent as JSON; characters outside printable ASCII are
+    percent-encoded, so any metadata a client sends can be stored.
+    """
+    safe: dict[str, str] = {}
+    for key, value in metadata.items():
+        name = "".join(c if c in _HEADER_TOKEN else "-" for c in str(key)) or "-"
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        safe[name] = "".join(c if 32 <= ord(c) < 127 else _percent(c) for c in text)
+    return safe
+
+
+def _percent(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))

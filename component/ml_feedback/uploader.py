@@ -1,0 +1,47 @@
+"""S3 writes with boto3, the one place the feedback service touches S3.
+
+The endpoint is passed to boto3 only when `S3EndpointUrl` is configured, so
+boto3's own settings (`AWS_ENDPOINT_URL_S3`, profiles, the Token Exchange
+Service's container credentials) keep working untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+UPLOAD_RETRY_ATTEMPTS = 5
+
+
+class UploadError(Exception):
+    """A failed upload: `code` is the S3 error code or the exception class."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class S3Uploader:
+    def __init__(self, endpoint_url: str | None = None, max_connections: int = 10) -> None:
+        import boto3
+        from botocore.config import Config
+
+        options: dict[str, Any] = {
+            "config": Config(retries={"mode": "standard", "max_attempts": UPLOAD_RETRY_ATTEMPTS}, max_pool_connections=max_connections)
+        }
+        if endpoint_url:
+            options["endpoint_url"] = endpoint_url
+        self._client = boto3.session.Session().client("s3", **options)
+        self.endpoint_url = self._client.meta.endpoint_url
+
+    def put(self, bucket: str, key: str, body: bytes | BinaryIO, content_type: str, metadata: dict[str, str]) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response: dict[str, Any] = self._client.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata
+            )
+            return response
+        except ClientError as exc:
+            raise UploadError(str(exc.response.get("Error", {}).get("Code") or type(exc).__name__), str(exc)) from exc
+        except BotoCoreError as exc:
+            raise UploadError(type(exc).__name__, str(exc)) from exc

@@ -1,0 +1,69 @@
+"""A v1 migration as a user runs it: the v1 connector's configuration and the v1 Lambda code, unchanged."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+from support.cli import run_cli
+from support.feedback import COMPONENT, REPO, S3Server, add_component
+from support.harness import Project, component_environment
+from support.seeds import SEED_MAP_STRING
+
+EXAMPLE = REPO / "examples" / "feedback-client"
+
+
+def test_v1_configuration_and_v1_lambda_code_work_unchanged(short_tmp):
+    s3_server = S3Server()
+    try:
+        s3 = s3_server.client()
+        for bucket in ("my-aws-bucket-random-sampling", "my-aws-bucket-least-confidence-sampling"):
+            s3.create_bucket(Bucket=bucket)
+        project = Project(short_tmp / "project")
+        add_component(project)
+        shutil.copytree(EXAMPLE / "recipes", project.recipes, dirs_exist_ok=True)
+        shutil.copytree(EXAMPLE / "artifacts", project.artifacts, dirs_exist_ok=True)
+        # The seed's create-connector-definition parameters, passed as they were given to v1.
+        update = short_tmp / "v1-parameters.json"
+        update.write_text(json.dumps({COMPONENT: {"MERGE": {"FeedbackConfigurationMap": SEED_MAP_STRING, "RequestLimit": "10"}}}))
+
+        result = run_cli(
+            "local", "run", "--root", str(short_tmp / "root"), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts),
+            "--merge", f"{COMPONENT}=1.0.0", "--merge", "com.example.FeedbackClient=1.0.0",
+            "--update-config", str(update), "--until-finished", "com.example.FeedbackClient",
+            env=component_environment(s3_server.environment()),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr + (short_tmp / "root" / "logs" / "com.example.FeedbackClient.log").read_text()
+
+        # The example publishes the moment it starts; it starts once the component is subscribed; nothing is lost.
+        (item,) = s3.list_objects_v2(Bucket="my-aws-bucket-least-confidence-sampling")["Contents"]
+        assert re.fullmatch(r"[0-9a-f-]{36}\.png", item["Key"])
+        stored = s3.get_object(Bucket="my-aws-bucket-least-confidence-sampling", Key=item["Key"])
+        with zipfile.ZipFile(io.BytesIO((EXAMPLE / "artifacts/com.example.FeedbackClient/1.0.0/model-input.zip").read_bytes())) as archive:
+            assert stored["Body"].read() == archive.read("sample.png")
+        assert stored["ContentType"] == "image/png"
+        assert "publish-ts" in stored["Metadata"]
+        assert "KeyError" not in Path(short_tmp / "root" / "logs" / f"{COMPONENT}.log").read_text()
+    finally:
+        s3_server.stop()
+
+
+def test_a_first_deployment_with_an_unusable_configuration_fails_and_names_the_key(short_tmp):
+    from greengrass_local.lifecycle import State
+    from support.feedback import configuration_update
+    from support.harness import NucleusThread
+
+    project = Project(short_tmp / "project")
+    add_component(project)
+    with NucleusThread(short_tmp / "root") as nucleus:
+        bad = configuration_update({"RequestLimit": "lots"})
+        record = nucleus.deploy(project, merge={COMPONENT: "1.0.0"}, configuration=bad, timeout=120)
+        assert record.status == "FAILED"
+        assert record.details["deploymentFailureCause"] == f"Service {COMPONENT} in broken state after deployment"
+        assert nucleus.state(COMPONENT) is State.BROKEN
+        log = nucleus.log(COMPONENT)
+    assert log.count("invalid configuration: RequestLimit: must match ^$|^[0-9]{1,3}$ (0 to 999), got 'lots'") == 3

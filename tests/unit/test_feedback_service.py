@@ -1,0 +1,275 @@
+"""The feedback pipeline with a fake uploader and a recording outbox (pure: no IPC, no S3)."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from ml_feedback import messages
+from ml_feedback.config import parse_config
+from ml_feedback.feedback import FeedbackService
+from ml_feedback.uploader import UploadError
+
+MOMENT = datetime.datetime(2019, 7, 11, 0, 12, 48, 816752, tzinfo=datetime.timezone.utc)
+CONFIG = {
+    "FeedbackConfigurationMap": {
+        "ConfigID2": {
+            "s3-bucket-name": "margin-bucket",
+            "content-type": "image/png",
+            "file-ext": "png",
+            "s3-prefix": "s3-key-prefix",
+            "sampling-strategy": {"strategy-name": "MARGIN", "threshold": 0.4},
+        },
+        "All": {"s3-bucket-name": "all-bucket", "content-type": "application/json"},
+    },
+    "RequestLimit": "2",
+}
+
+
+class RecordingOutbox:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def _add(self, kind: str, message: dict[str, Any]) -> None:
+        with self._lock:
+            self.sent.append((kind, message))
+
+    def status(self, message: dict[str, Any]) -> None:
+        self._add("status", message)
+
+    def prediction(self, message: dict[str, Any]) -> None:
+        self._add("prediction", message)
+
+    def metric(self, message: dict[str, Any]) -> None:
+        self._add("metric", message)
+
+    def metric_names(self) -> list[str]:
+        return [m["request"]["metricData"]["metricName"] for kind, m in self.sent if kind == "metric"]
+
+
+class FakeUploader:
+    def __init__(self, failure: UploadError | None = None, gate: threading.Event | None = None) -> None:
+        self.puts: list[dict[str, Any]] = []
+        self.failure, self.gate = failure, gate
+
+    def put(self, bucket, key, body, content_type, metadata):
+        if self.gate is not None:
+            self.gate.wait(5)
+        data = body if isinstance(body, bytes) else body.read()
+        self.puts.append({"bucket": bucket, "key": key, "body": data, "content_type": content_type, "metadata": metadata})
+        if self.failure:
+            raise self.failure
+        return {"ResponseMetadata": {"HTTPStatusCode": 200, "RetryAttempts": 0}, "ETag": '"abc"', "LastModified": MOMENT}
+
+
+def service(raw_config=CONFIG, uploader=None, draw=0.0):
+    uploader = uploader or FakeUploader()
+    outbox = RecordingOutbox()
+    ids = (f"uuid-{n}" for n in itertools.count(1))
+    return (
+        FeedbackService(
+            parse_config(raw_config), lambda config: uploader, outbox, clock=lambda: MOMENT, draw=lambda: draw, new_id=lambda: next(ids)
+        ),
+        uploader,
+        outbox,
+    )
+
+
+def request(config_id="ConfigID2", model_input=b"\x89PNG image", prediction=(0.5, 0.2, 0.2, 0.1), metadata=None, request_id="req-1"):
+    return messages.feedback_request(config_id, model_input, list(prediction), metadata, request_id)
+
+
+def test_an_uploaded_sample_produces_v1_messages_in_v1_order():
+    svc, uploader, outbox = service()
+    svc.process(request(metadata={"camera": "line-3", "count": 2}), svc.config, uploader)
+    (put,) = uploader.puts
+    assert put["bucket"] == "margin-bucket"
+    assert put["key"] == "s3-key-prefix/uuid-2.png"
+    assert put["body"] == b"\x89PNG image"
+    assert put["content_type"] == "image/png"
+    assert put["metadata"] == {"camera": "line-3", "count": "2", "publish-ts": "2019-07-11 00:12:48.816752"}
+    assert outbox.sent == [
+        (
+            "metric",
+            {
+                "request": {
+                    "namespace": "GreengrassFeedbackConnector",
+                    "metricData": {"value": 10, "unit": "Bytes", "metricName": "SampleSize"},
+                }
+            },
+        ),
+        (
+            "status",
+            {
+                "response": {
+                    "status": "success",
+                    "s3_response": {
+                        "ResponseMetadata": {"HTTPStatusCode": 200, "RetryAttempts": 0},
+                        "ETag": '"abc"',
+                        "LastModified": "2019-07-11T00:12:48.816752+00:00",
+                        "bucket": "margin-bucket",
+                        "key": "s3-key-prefix/uuid-2.png",
+                    },
+                },
+                "id": "req-1",
+            },
+        ),
+        ("metric", messages.metric("SampleUploadSuccess", "GreengrassFeedbackConnector")),
+        (
+            "prediction",
+            {
+                "source-ref": "s3://margin-bucket/s3-key-prefix/uuid-2.png",
+                "model-prediction": [0.5, 0.2, 0.2, 0.1],
+                "config-id": "ConfigID2",
+                "metadata": {"camera": "line-3", "count": 2, "publish-ts": "2019-07-11 00:12:48.816752"},
+            },
+        ),
+        ("metric", messages.metric("SampleAndPredictionPublished", "GreengrassFeedbackConnector")),
+    ]
+
+
+def test_a_sample_the_strategy_drops_is_reported_and_not_uploaded():
+    svc, uploader, outbox = service()
+    svc.process(request(prediction=[0.9, 0.05, 0.05]), svc.config, uploader)
+    assert uploader.puts == []
+    assert outbox.sent[1:] == [
+        ("status", {"response": {"status": "sample_dropped_by_strategy"}, "id": "req-1"}),
+        ("metric", messages.metric("SampleNotUsed", "GreengrassFeedbackConnector")),
+    ]
+    assert outbox.metric_names() == ["SampleSize", "SampleNotUsed"]
+
+
+def test_a_failed_upload_names_the_s3_error_and_publishes_no_prediction():
+    error = UploadError(
+        "NoSuchBucket", "An error occurred (NoSuchBucket) when calling the PutObject operation: The specified bucket does not exist"
+    )
+    svc, uploader, outbox = service(uploader=FakeUploader(failure=error))
+    svc.process(request(config_id="All", request_id="4bf5aeb0-d1e4-4362-5bb4-87c05de78ba3"), svc.config, uploader)
+    statuses = [m for kind, m in outbox.sent if kind == "status"]
+    assert statuses == [
+        {
+            "response": {
+                "status": "fail",
+                "error_message": "[RequestId: 4bf5aeb0-d1e4-4362-5bb4-87c05de78ba3] Failed to upload model input data due to exception. Model prediction will not be published. "
+                "Exception type: NoSuchBucket, error: An error occurred (NoSuchBucket) when calling the PutObject operation: The specified bucket does not exist",
+                "error": "NoSuchBucket",
+            },
+            "id": "4bf5aeb0-d1e4-4362-5bb4-87c05de78ba3",
+        }
+    ]
+    assert outbox.metric_names() == ["SampleSize", "SampleUploadFailure"]
+    assert not any(kind == "prediction" for kind, _ in outbox.sent)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "reason"),
+    [
+        (b"{not json", "InvalidRequest", "the message is not valid JSON"),
+        (
+            {"ConfigId": "Nope", "ModelInput": "eA==", "ModelPrediction": [1]},
+            "UnknownConfigId",
+            "ConfigId 'Nope' is not in the FeedbackConfigurationMap (configured: All, ConfigID2)",
+        ),
+        ({"ConfigId": "All", "ModelInput": "not base64!", "ModelPrediction": [1]}, "InvalidModelInput", "ModelInput is not valid base64"),
+        (
+            {"ConfigId": "All", "ModelPrediction": [1]},
+            "InvalidModelInput",
+            "exactly one of ModelInput (base64) and ModelInputPath is required",
+        ),
+        (
+            {"ConfigId": "ConfigID2", "ModelInput": "eA==", "ModelPrediction": [0.5, float("nan")]},
+            "InvalidModelPrediction",
+            "ModelPrediction[1] is not finite",
+        ),
+        (
+            {"ConfigId": "ConfigID2", "ModelInput": "eA==", "ModelPrediction": [0.5, -0.5]},
+            "InvalidModelPrediction",
+            "ModelPrediction[1] is negative",
+        ),
+        (
+            {"ConfigId": "All", "ModelInput": "eA==", "ModelPrediction": "cat"},
+            "InvalidModelPrediction",
+            "ModelPrediction must be a list or an object",
+        ),
+        (
+            {"ConfigId": "All", "ModelInput": "eA==", "ModelPrediction": [1], "Metadata": [1]},
+            "InvalidRequest",
+            "Metadata must be an object",
+        ),
+    ],
+)
+def test_bad_requests_get_a_fail_status_with_a_clear_message(raw, code, reason):
+    svc, uploader, outbox = service()
+    svc.process(raw, svc.config, uploader)
+    ((kind, status), (_, metric)) = outbox.sent
+    assert kind == "status" and status["response"]["status"] == "fail" and status["response"]["error"] == code
+    assert reason in status["response"]["error_message"]
+    assert status["response"]["error_message"].startswith(f"[RequestId: {status['id']}] Invalid feedback request: ")
+    assert metric["request"]["metricData"]["metricName"] == "ErrorInvalidRequest"
+    assert uploader.puts == []
+
+
+def test_request_limit_refuses_the_excess_with_queue_full():
+    gate = threading.Event()
+    svc, uploader, outbox = service(uploader=FakeUploader(gate=gate))
+    accepted = [svc.accept(request(config_id="All", request_id=f"r{n}")) for n in range(5)]
+    assert accepted == [True, True, False, False, False]
+    refused = [m for kind, m in outbox.sent if kind == "status"]
+    assert refused == [
+        {
+            "response": {
+                "status": "fail",
+                "error_message": "Request limit has been reached (max request: 2 ). Dropping request.",
+                "error": "Queue.Full",
+            },
+            "id": f"r{n}",
+        }
+        for n in (2, 3, 4)
+    ]
+    assert outbox.metric_names().count("ErrorRequestThrottled") == 3
+    gate.set()
+    assert svc.wait_idle(5)
+    assert len(uploader.puts) == 2
+    assert svc.accept(request(config_id="All", request_id="after")), "capacity comes back once requests finish"
+    svc.close()
+
+
+def test_a_request_limit_of_zero_refuses_everything():
+    svc, _uploader, outbox = service({**CONFIG, "RequestLimit": "0"})
+    assert not svc.accept(request())
+    assert outbox.sent[0][1]["response"]["error_message"] == "Request limit has been reached (max request: 0 ). Dropping request."
+    svc.close()
+
+
+def test_model_input_path_must_be_inside_an_allowed_directory(tmp_path):
+    allowed = tmp_path / "inputs"
+    allowed.mkdir()
+    (allowed / "frame.png").write_bytes(b"big frame")
+    (tmp_path / "secret").write_bytes(b"no")
+    svc, uploader, outbox = service({**CONFIG, "ModelInputDirectories": [str(allowed)]})
+    document = {"ConfigId": "All", "ModelInputPath": str(allowed / "frame.png"), "ModelPrediction": [1], "RequestId": "p1"}
+    svc.process(document, svc.config, uploader)
+    assert uploader.puts[0]["body"] == b"big frame"
+    assert outbox.sent[0][1]["request"]["metricData"]["value"] == 9
+    escape = {**document, "ModelInputPath": str(allowed / ".." / "secret"), "RequestId": "p2"}
+    svc.process(escape, svc.config, uploader)
+    assert len(uploader.puts) == 1
+    status = [m for kind, m in outbox.sent if kind == "status"][-1]
+    assert status["response"]["error"] == "InvalidModelInput"
+    assert "is not under ModelInputDirectories" in status["response"]["error_message"]
+
+
+def test_metadata_is_made_header_safe_for_s3():
+    assert messages.s3_metadata({"camera id": "café", "n": 1.5, "tags": ["a"]}) == {"camera-id": "caf%C3%A9", "n": "1.5", "tags": '["a"]'}
+
+
+def test_a_binary_message_holding_the_json_is_accepted():
+    svc, uploader, _outbox = service()
+    svc.process(json.dumps(request(config_id="All")).encode(), svc.config, uploader)
+    assert len(uploader.puts) == 1
