@@ -201,6 +201,18 @@ def pack_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- demo ------------------------------------------------------------------------------------------
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from .demo.run import DemoError, run_demo
+
+    try:
+        return asyncio.run(run_demo(Path(args.keep) if args.keep else None))
+    except DemoError as exc:
+        raise CommandError(str(exc)) from None
+
+
 # -- entry point ---------------------------------------------------------------------------------
 
 
@@ -233,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     packer.add_argument("--project", default=".", help="project folder holding gdk-config.json (default: the current folder)")
     packer.add_argument("--artifact-dir", default="artifacts", help="where to write NAME/VERSION/NAME.zip (default %(default)s)")
     packer.set_defaults(handler=pack_command)
+
+    demo = commands.add_parser("demo", help="the feedback loop end to end on this machine: emulator, component, client, local S3")
+    demo.add_argument("--keep", metavar="ROOT", help="keep the nucleus root (logs, work folders) here instead of a temporary folder")
+    demo.set_defaults(handler=demo_command)
     return parser
 
 

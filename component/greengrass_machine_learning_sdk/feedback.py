@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import uuid
 from typing import Any
 
 from ml_feedback import messages
@@ -24,11 +26,15 @@ def _config_id(value: Any) -> str | None:
 
 
 class FeedbackClient:
+    def __init__(self) -> None:
+        self.last_request_id: str | None = None
+
     def publish(self, **kwargs: Any) -> None:
         """Send ConfigId, ModelInput (bytes), ModelPrediction (list or dict) and optional Metadata (dict).
 
         Returns None once the request is handed to the component; its outcome
-        arrives on the status topic, as with the v1 connector.
+        arrives on the status topic, as with the v1 connector, under the id
+        this call made (`last_request_id`, an addition to the v1 API).
         """
         validate(
             kwargs,
@@ -40,14 +46,20 @@ class FeedbackClient:
             optional={"Metadata": type_check(dict, label="<class 'dict'>")},
         )
         prediction = kwargs["ModelPrediction"]
+        request_id = str(uuid.uuid4())
         request = messages.feedback_request(
             kwargs["ConfigId"],
             bytes(kwargs["ModelInput"]),
             list(prediction) if isinstance(prediction, tuple) else prediction,
             kwargs.get("Metadata"),
+            request_id,
         )
-        from awsiot.greengrasscoreipc.model import JsonMessage, PublishMessage
+        from awsiot.greengrasscoreipc.model import BinaryMessage, PublishMessage
 
         topic = os.environ.get(TOPIC_VARIABLE) or messages.FEEDBACK_REQUEST_TOPIC
-        _ipc.ipc_client().publish_to_topic(topic=topic, publish_message=PublishMessage(json_message=JsonMessage(message=request)))
+        # The JSON travels as a BinaryMessage: the nucleus re-parses JsonMessage content with Gson and
+        # would hand every number on as a double (Metadata {"n": 6} stored as "6.0"); bytes pass untouched.
+        body = json.dumps(request).encode("utf-8")
+        _ipc.ipc_client().publish_to_topic(topic=topic, publish_message=PublishMessage(binary_message=BinaryMessage(message=body)))
+        self.last_request_id = request_id
         return None
