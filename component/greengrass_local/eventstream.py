@@ -12,9 +12,9 @@ from __future__ import annotations
 import struct
 import uuid
 import zlib
-from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
+from typing import NamedTuple
 
 MAX_FRAME_BYTES = 24 * 1024 * 1024
 MAX_HEADER_VALUE_BYTES = 32767
@@ -49,14 +49,14 @@ _FIXED = {
     HeaderType.TIMESTAMP: struct.Struct(">q"),
 }
 _LEN16 = struct.Struct(">H")
+_TYPES = tuple(HeaderType)  # indexed by the wire code: no Enum call per header
 
 
 class FrameError(ValueError):
     """The byte stream is not valid event-stream framing."""
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     name: str
     type: HeaderType
     value: HeaderValue
@@ -70,8 +70,7 @@ class Header:
         return cls(name, HeaderType.INT32, value)
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     headers: tuple[Header, ...]
     payload: bytes = b""
 
@@ -139,7 +138,7 @@ def decode_headers(raw: bytes | memoryview) -> tuple[Header, ...]:
                 raise FrameError("header with an empty name")
             name = bytes(view[pos : pos + name_len]).decode("utf-8")
             pos += name_len
-            kind = HeaderType(view[pos])
+            kind = _TYPES[view[pos]]
             pos += 1
             value: HeaderValue
             if kind is HeaderType.TRUE:

@@ -161,6 +161,10 @@ class ComponentRunner:
     def name(self) -> str:
         return self.spec.name
 
+    def pids(self) -> list[int]:
+        """Process ids of the steps running now (for benchmarks and diagnostics)."""
+        return [p.process.pid for p in self._processes if p.process.returncode is None]
+
     # -- control -----------------------------------------------------------------
 
     def start(self) -> None:

@@ -195,7 +195,7 @@ class IpcConnection(asyncio.Protocol):
         except Exception as exc:
             self._finish(operation, call, event.stream_id, error=exc)
             return
-        if inspect.isawaitable(result):
+        if not isinstance(result, dict) and inspect.isawaitable(result):
             task = asyncio.ensure_future(self._await_result(operation, call, event.stream_id, result))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
@@ -221,7 +221,8 @@ class IpcConnection(asyncio.Protocol):
             self._fail(stream_id, error)
             return
         streaming = call.stream is not None
-        sent = self._rpc.respond(stream_id, operation.response_type, json.dumps(response or {}).encode(), terminate=not streaming)
+        payload = json.dumps(response).encode() if response else b"{}"
+        sent = self._rpc.respond(stream_id, operation.response_type, payload, terminate=not streaming)
         if streaming and call.stream is not None:
             if sent:
                 call.stream._activated()

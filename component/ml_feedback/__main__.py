@@ -30,7 +30,13 @@ def main() -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.5):
+        if bus.disconnected.is_set():
+            logging.getLogger("ml_feedback").error(
+                "the IPC connection to the nucleus was lost; exiting so the nucleus restarts the component"
+            )
+            component.stop()
+            return 1
     component.stop()
     bus.close()
     return 0

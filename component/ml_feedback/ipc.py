@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from awsiot.eventstreamrpc import LifecycleHandler
+from awsiot.greengrasscoreipc import connect
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import (
     QOS,
@@ -44,9 +47,22 @@ class Subscription:
             log.debug("closing a subscription failed: %s", exc)
 
 
+class _Lifecycle(LifecycleHandler):
+    def __init__(self, disconnected: threading.Event) -> None:
+        self._disconnected = disconnected
+
+    def on_disconnect(self, reason: Exception | None) -> None:
+        self._disconnected.set()
+
+
 class IpcBus:
     def __init__(self, client: GreengrassCoreIPCClientV2 | None = None) -> None:
-        self._client = client or GreengrassCoreIPCClientV2(executor=None)
+        # The IPC client never reconnects: when the nucleus goes away, the component must end
+        # (and be restarted by it), so the connection's end is observable.
+        self.disconnected = threading.Event()
+        if client is None:
+            client = GreengrassCoreIPCClientV2(client=connect(lifecycle_handler=_Lifecycle(self.disconnected)), executor=None)
+        self._client = client
         self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipc-control")
 
     # -- pub/sub ------------------------------------------------------------------------

@@ -130,16 +130,15 @@ class IoTCore:
 
     def dispatch(self, topic: str, payload: bytes, extras: dict[str, Any] | None = None) -> int:
         """A message arrived from IoT Core: give it to every matching subscriber once."""
+        matching = [s for s in self._subscriptions if mqtt_filter_matches(s.topic_filter, topic)]
+        if not matching:
+            return 0
         message: dict[str, Any] = {"topicName": topic, "payload": base64.b64encode(payload).decode("ascii")}
         message.update(extras or {})
         message.setdefault("retain", False)
         message.setdefault("payloadFormat", "BYTES")
         encoded = json.dumps({"message": message}).encode()
-        delivered = 0
-        for subscription in list(self._subscriptions):
-            if mqtt_filter_matches(subscription.topic_filter, topic):
-                delivered += subscription.stream.send(encoded)
-        return delivered
+        return sum(subscription.stream.send(encoded) for subscription in matching)
 
 
 def _qos(request: dict[str, Any]) -> int:

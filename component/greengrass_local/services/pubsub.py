@@ -67,7 +67,8 @@ class PubSub:
             if subscription.topic_filter != topic and not local_filter_matches(subscription.topic_filter, topic):
                 continue
             if payload is None:
-                payload = json.dumps({kind: {"message": body, "context": {"topic": topic}}}).encode()
+                message = as_doubles(body) if kind == JSON_MESSAGE else body
+                payload = json.dumps({kind: {"message": message, "context": {"topic": topic}}}).encode()
             delivered += subscription.stream.send(payload)
         return delivered
 
@@ -122,4 +123,4 @@ def _message_of(publish_message: Any) -> tuple[str, Any]:
         return kind, body
     if not isinstance(body, dict):
         raise InvalidArgumentsError("Unable to serialize payload as JSON")
-    return kind, as_doubles(body)
+    return kind, body

@@ -1,0 +1,240 @@
+"""Benchmark: feedback requests/s end to end, against direct boto3 puts to the same S3 server.
+
+    python bench/feedback_throughput.py [--count 600] [--rounds 3] [--size 10240]
+
+The measured path is the whole loop: a client component sends each request
+with the v1 SDK -> IPC -> community.greengrass.MLFeedback -> S3 (moto, in its
+own process) -> status, prediction and metrics messages; every sample is used
+(no sampling strategy) and a batch ends when its last `success` status
+arrives. The baseline is boto3 `put_object` of the same objects (same size,
+metadata, new keys) to the same server from as many threads as the component
+has upload workers. Both are warmed up first (moto and boto3 get faster over
+their first few hundred requests), then measured in alternating rounds, since
+a shared machine drifts; the median ratio is the result. Also printed: the
+component's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "component"))
+
+from greengrass_local.nucleus import LocalNucleus  # noqa: E402
+from greengrass_local.packaging import pack  # noqa: E402
+from greengrass_local.services.deployments import DeploymentRequest  # noqa: E402
+from ml_feedback import messages  # noqa: E402
+
+COMPONENT = "community.greengrass.MLFeedback"
+CLIENT, OBSERVER = "bench.FeedbackClient", "bench.Observer"
+WORKERS = 4
+WARMUP = 300
+BUCKET = "bench-feedback"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("moto server did not start")
+
+
+def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(max_pool_connections=WORKERS + 2),
+    )
+
+
+def direct_puts(endpoint: str, count: int, size: int) -> float:
+    """Objects/s of boto3 put_object from WORKERS threads, like the component's upload pool; new keys, as the component writes."""
+    client = s3_client(endpoint)
+    body = os.urandom(size)
+    metadata = {"n": "0", "publish-ts": "2026-01-01 00:00:00.000000"}
+    started = time.perf_counter()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(
+            pool.map(
+                lambda n: client.put_object(
+                    Bucket=BUCKET, Key=f"{uuid.uuid4()}", Body=body, ContentType="application/octet-stream", Metadata=metadata
+                ),
+                range(count),
+            )
+        )
+    return count / (time.perf_counter() - started)
+
+
+def recipe(
+    name: str,
+    lifecycle: dict[str, object],
+    access: dict[str, object],
+    dependencies: dict[str, object] | None = None,
+    artifacts: tuple[str, ...] = (),
+) -> dict[str, object]:
+    document: dict[str, object] = {
+        "RecipeFormatVersion": "2020-01-25",
+        "ComponentName": name,
+        "ComponentVersion": "1.0.0",
+        "ComponentConfiguration": {"DefaultConfiguration": {"accessControl": {"aws.greengrass.ipc.pubsub": access}}},
+        "Manifests": [{"Platform": {"os": "linux"}, "Lifecycle": lifecycle, "Artifacts": [{"URI": f"s3://bench/{a}"} for a in artifacts]}],
+    }
+    if dependencies:
+        document["ComponentDependencies"] = dependencies
+    return document
+
+
+def project(folder: Path, rounds: int, count: int, size: int) -> tuple[Path, Path]:
+    recipes, artifacts = folder / "recipes", folder / "artifacts"
+    recipes.mkdir(parents=True)
+    shutil.copy(REPO / "recipes" / f"{COMPONENT}-1.0.0.yaml", recipes)
+    pack(REPO, artifacts)
+    (artifacts / CLIENT / "1.0.0").mkdir(parents=True)
+    shutil.copy(REPO / "bench" / "feedback_client.py", artifacts / CLIENT / "1.0.0" / "feedback_client.py")
+    client = recipe(
+        CLIENT,
+        {
+            "Setenv": {"PYTHONPATH": f"{{{COMPONENT}:artifacts:decompressedPath}}/{COMPONENT}/component"},
+            "Run": f"{{{COMPONENT}:work:path}}/python -u {{artifacts:path}}/feedback_client.py {WARMUP} {rounds} {count} {size}",
+        },
+        {"bench:1": {"operations": ["aws.greengrass#PublishToTopic"], "resources": [messages.FEEDBACK_REQUEST_TOPIC]}},
+        {COMPONENT: {"VersionRequirement": "^1.0.0"}},
+        ("feedback_client.py",),
+    )
+    observer = recipe(OBSERVER, {}, {"bench:2": {"operations": ["aws.greengrass#SubscribeToTopic"], "resources": ["*"]}})
+    for document in (client, observer):
+        (recipes / f"{document['ComponentName']}.yaml").write_text(yaml.safe_dump(document))
+    return recipes, artifacts
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def alternating_rounds(folder: Path, endpoint: str, rounds: int, count: int, size: int) -> dict[str, object]:
+    """Per round: direct boto3 puts, then one batch through the component (kept running and warm)."""
+    from awsiot.greengrasscoreipc import connect
+    from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+    recipes, artifacts = project(folder, rounds, count, size)
+    environment = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint}
+    environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
+    nucleus = LocalNucleus(folder / "root", environment=environment)
+    await nucleus.start()
+    settings = {
+        "FeedbackConfigurationMap": {"Bench": {"s3-bucket-name": BUCKET, "content-type": "application/octet-stream"}},
+        "RequestLimit": "999",
+        "UploadWorkers": WORKERS,
+    }
+    work = folder / "root" / "work" / CLIENT
+    direct: list[float] = []
+    component: list[float] = []
+    try:
+        first = nucleus.deployments.submit(
+            DeploymentRequest(recipes, artifacts, {COMPONENT: "1.0.0", OBSERVER: "1.0.0"}, configuration={COMPONENT: {"MERGE": settings}})
+        )
+        await first.done.wait()
+        assert first.status == "SUCCEEDED", first.details
+        successes: list[float] = []
+        failures: list[dict[str, object]] = []
+        lock = threading.Lock()
+
+        def on_status(event) -> None:  # type: ignore[no-untyped-def]
+            status = event.json_message.message
+            with lock:
+                (successes.append(time.time()) if status["response"]["status"] == messages.SUCCESS else failures.append(status))
+
+        observer = await asyncio.to_thread(
+            lambda: GreengrassCoreIPCClientV2(client=connect(ipc_socket=nucleus.socket_path, authtoken=nucleus.token_for(OBSERVER)))
+        )
+        await asyncio.to_thread(observer.subscribe_to_topic, topic=messages.STATUS_TOPIC, on_stream_event=on_status)
+        await asyncio.to_thread(direct_puts, endpoint, WARMUP, size)
+        nucleus.deployments.submit(DeploymentRequest(None, None, {CLIENT: "1.0.0"}))
+        while len(successes) + len(failures) < WARMUP:
+            await asyncio.sleep(0.01)
+        for batch in range(rounds):
+            direct.append(await asyncio.to_thread(direct_puts, endpoint, count, size))
+            with lock:
+                successes.clear()
+            (work / f"go-{batch}").touch()
+            while len(successes) + len(failures) < count or not (work / f"round-{batch}.json").exists():
+                await asyncio.sleep(0.02)
+            started = json.loads((work / f"round-{batch}.json").read_text())["started"]
+            component.append(count / (max(successes) - started))
+        rss = peak_rss_mib(nucleus.components[COMPONENT].runner.pids()[0])
+        observer.close()
+    finally:
+        await nucleus.stop()
+    if failures:
+        raise SystemExit(f"{len(failures)} requests failed, e.g. {failures[0]}")
+    return {"direct": direct, "component": component, "rss_mib": rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--size", type=int, default=10 * 1024)
+    args = parser.parse_args()
+    moto, endpoint = start_moto()
+    try:
+        s3_client(endpoint).create_bucket(Bucket=BUCKET)
+        with tempfile.TemporaryDirectory(prefix="ggf") as folder:
+            result = asyncio.run(alternating_rounds(Path(folder), endpoint, args.rounds, args.count, args.size))
+    finally:
+        moto.terminate()
+        moto.wait(10)
+    direct, component = result["direct"], result["component"]
+    ratios = [c / d for c, d in zip(component, direct, strict=True)]  # type: ignore[arg-type]
+    print(f"{args.count} samples of {args.size} bytes per round, all uploaded, to one moto S3 server (own process), {os.cpu_count()} cores")
+    for batch, (d, c, r) in enumerate(zip(direct, component, ratios, strict=True)):  # type: ignore[arg-type]
+        print(
+            f"round {batch + 1}: direct boto3 put_object ({WORKERS} threads) {d:7.1f} obj/s   client -> IPC -> component -> S3 -> status {c:7.1f} requests/s   ratio {r:.3f}"
+        )
+    print(f"median ratio component / direct boto3: {statistics.median(ratios):.3f}")
+    print(f"component peak RSS: {result['rss_mib']:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
