@@ -28,8 +28,8 @@ def test_v1_configuration_and_v1_lambda_code_work_unchanged(short_tmp):
         shutil.copytree(EXAMPLE / "recipes", project.recipes, dirs_exist_ok=True)
         shutil.copytree(EXAMPLE / "artifacts", project.artifacts, dirs_exist_ok=True)
         # The seed's create-connector-definition parameters, passed as they were given to v1.
-        update = short_tmp / "v1-parameters.json"
-        update.write_text(json.dumps({COMPONENT: {"MERGE": {"FeedbackConfigurationMap": SEED_MAP_STRING, "RequestLimit": "10"}}}))
+        update = EXAMPLE / "v1-connector-parameters.json"
+        assert json.loads(update.read_text()) == {COMPONENT: {"MERGE": {"FeedbackConfigurationMap": SEED_MAP_STRING, "RequestLimit": "10"}}}
 
         result = run_cli(
             "local", "run", "--root", str(short_tmp / "root"), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts),
