@@ -201,6 +201,56 @@ def pack_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- recipe check ----------------------------------------------------------------------------------
+
+
+def recipe_check_command(args: argparse.Namespace) -> int:
+    try:
+        from .recipecheck import check_file, recipe_files
+    except ImportError as exc:
+        raise CommandError(f"recipe check needs the local extra (pip install -e '.[local]'): {exc}") from None
+    paths = [Path(p) for p in (args.paths or ["recipes"])]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise CommandError(f"no such file or folder: {', '.join(missing)}")
+    files = recipe_files(paths)
+    problems = [problem for path in files for problem in check_file(path)]
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"mlfeedback: {len(problems)} problem(s) in {len({p.file for p in problems})} of {len(files)} recipe(s)", file=sys.stderr)
+        return 1
+    print(f"{len(files)} recipe(s) OK")
+    return 0
+
+
+# -- convert-v1 --------------------------------------------------------------------------------------
+
+
+def convert_command(args: argparse.Namespace) -> int:
+    from .convert import ConversionError, convert
+
+    try:
+        document = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CommandError(f"{args.file} is not valid JSON: {exc}") from None
+    try:
+        conversion = convert(document)
+    except ConversionError as exc:
+        raise CommandError(str(exc)) from None
+    for line in conversion.skipped:
+        print(f"mlfeedback: {line}", file=sys.stderr)
+    output = conversion.deployment_components() if args.deployment else conversion.update_config()
+    text = json.dumps(output, indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 # -- demo ------------------------------------------------------------------------------------------
 
 
@@ -245,6 +295,24 @@ def build_parser() -> argparse.ArgumentParser:
     packer.add_argument("--project", default=".", help="project folder holding gdk-config.json (default: the current folder)")
     packer.add_argument("--artifact-dir", default="artifacts", help="where to write NAME/VERSION/NAME.zip (default %(default)s)")
     packer.set_defaults(handler=pack_command)
+
+    recipe = commands.add_parser("recipe", help="component recipe tools").add_subparsers(dest="recipe_command", required=True)
+    check = recipe.add_parser("check", help="GDK's recipe schema, lifecycle steps, accessControl, this component's configuration")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="recipe files or folders (default: recipes)")
+    check.set_defaults(handler=recipe_check_command)
+
+    converter = commands.add_parser("convert-v1", help="a v1 connector definition -> configuration for community.greengrass.MLFeedback")
+    converter.add_argument(
+        "file",
+        help="JSON of the connector definition (create-connector-definition's --initial-version, or get-connector-definition-version's output)",
+    )
+    converter.add_argument("-o", "--output", metavar="FILE", help="write the result here instead of standard output")
+    converter.add_argument(
+        "--deployment",
+        action="store_true",
+        help="print the `components` of `aws greengrassv2 create-deployment` instead of --update-config JSON",
+    )
+    converter.set_defaults(handler=convert_command)
 
     demo = commands.add_parser("demo", help="the feedback loop end to end on this machine: emulator, component, client, local S3")
     demo.add_argument("--keep", metavar="ROOT", help="keep the nucleus root (logs, work folders) here instead of a temporary folder")

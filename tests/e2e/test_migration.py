@@ -67,3 +67,49 @@ def test_a_first_deployment_with_an_unusable_configuration_fails_and_names_the_k
         assert nucleus.state(COMPONENT) is State.BROKEN
         log = nucleus.log(COMPONENT)
     assert log.count("invalid configuration: RequestLimit: must match ^$|^[0-9]{1,3}$ (0 to 999), got 'lots'") == 3
+
+
+def test_convert_v1_output_gives_the_uploads_the_v1_map_describes(short_tmp):
+    from support.feedback import OBSERVER, Observer, add_observer
+    from support.harness import NucleusThread
+    from support.seeds import CREATE_CONNECTOR_DEFINITION
+
+    definition = short_tmp / "connector-definition.json"
+    definition.write_text(json.dumps(CREATE_CONNECTOR_DEFINITION))
+    converted = short_tmp / "update-config.json"
+    result = run_cli("convert-v1", str(definition), "-o", str(converted))
+    assert result.returncode == 0, result.stderr
+
+    s3_server = S3Server()
+    try:
+        s3 = s3_server.client()
+        for bucket in ("my-aws-bucket-random-sampling", "my-aws-bucket-least-confidence-sampling"):
+            s3.create_bucket(Bucket=bucket)
+        project = Project(short_tmp / "project")
+        add_component(project)
+        add_observer(project)
+        with NucleusThread(short_tmp / "root", environment=component_environment(s3_server.environment())) as nucleus:
+            update = json.loads(converted.read_text())
+            record = nucleus.deploy(project, merge={COMPONENT: "1.0.0", OBSERVER: "1.0.0"}, configuration=update, timeout=120)
+            assert record.status == "SUCCEEDED", record.details
+            observer = Observer(nucleus)
+
+            def outcome(config_id, prediction):
+                status = observer.status(observer.send(config_id, b"\x89PNG frame", prediction))["response"]
+                return status["status"], status.get("s3_response", {}).get("bucket"), status.get("s3_response", {}).get("key", "")
+
+            # LeastConfidenceConfiguration: threshold 0.4, so max(p) 0.4 uploads and 0.9 does not.
+            uploaded = outcome("LeastConfidenceConfiguration", [0.3, 0.3, 0.4])
+            assert uploaded[:2] == ("success", "my-aws-bucket-least-confidence-sampling") and uploaded[2].endswith(".png")
+            assert outcome("LeastConfidenceConfiguration", [0.9, 0.05, 0.05])[0] == "sample_dropped_by_strategy"
+            # RandomSamplingConfiguration: rate 0.5, any prediction; what uploads lands as a .png in its bucket.
+            randoms = [outcome("RandomSamplingConfiguration", {"any": "prediction"}) for _ in range(40)]
+            assert {status for status, _, _ in randoms} == {"success", "sample_dropped_by_strategy"}
+            assert all(
+                bucket == "my-aws-bucket-random-sampling" and key.endswith(".png") for status, bucket, key in randoms if status == "success"
+            )
+            observer.close()
+        (stored,) = s3.list_objects_v2(Bucket="my-aws-bucket-least-confidence-sampling")["Contents"]
+        assert s3.head_object(Bucket="my-aws-bucket-least-confidence-sampling", Key=stored["Key"])["ContentType"] == "image/png"
+    finally:
+        s3_server.stop()
