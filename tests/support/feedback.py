@@ -6,6 +6,7 @@ import logging
 import shutil
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,8 @@ class S3Server:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # In-process moto servers share one backend: start every server empty.
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10).close()
 
     def environment(self) -> dict[str, str]:
         """What a component needs to reach this server through boto3's own settings."""
