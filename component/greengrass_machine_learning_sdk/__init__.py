@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .exceptions import ParamValidationError
+from .exceptions import InferenceServiceError, InferenceTimeoutError, ParamValidationError
 
-__all__ = ["ParamValidationError", "client"]
+__all__ = ["InferenceServiceError", "InferenceTimeoutError", "ParamValidationError", "client"]
 
 CLIENTS = ("feedback", "inference")
 

@@ -1,4 +1,8 @@
-"""One IPC connection per process, shared by every client the SDK hands out."""
+"""One IPC connection per process, shared by every client the SDK hands out.
+
+Its callbacks run in order on the IPC client's own thread (`executor=None`):
+the SDK only resolves futures there, never waits, and replies stay in order.
+"""
 
 from __future__ import annotations
 
@@ -15,5 +19,5 @@ def ipc_client() -> Any:
         if _client is None:
             from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
-            _client = GreengrassCoreIPCClientV2()
+            _client = GreengrassCoreIPCClientV2(executor=None)
         return _client

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from .app import FeedbackComponent, load_config
+from .app import MLFeedbackComponent, load_config
 from .ipc import IpcBus
 
 
@@ -23,7 +23,7 @@ def main() -> int:
         bus.report_errored()
         bus.close()
         return 1
-    component = FeedbackComponent(bus, config)
+    component = MLFeedbackComponent(bus, config)
     component.start()
     bus.report_running()
     logging.getLogger("ml_feedback").info("running with %d feedback configuration(s)", len(config.feedback))

@@ -1,4 +1,4 @@
-"""The running component: IPC subscriptions, live configuration, and the services behind them."""
+"""The running component: IPC subscriptions, live configuration, and the two services behind them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 from .config import ComponentConfig, ConfigError, parse_config
 from .feedback import FeedbackService, Uploader
-from .ipc import IpcBus, Subscription
+from .inference.router import InferenceRouter
+from .ipc import IpcBus, Message, Subscription
 
 log = logging.getLogger("ml_feedback")
 # The nucleus sends SIGKILL 5 s after SIGTERM: finish what is in process within that.
@@ -41,13 +42,14 @@ def default_uploader(config: ComponentConfig) -> Uploader:
     return S3Uploader(config.s3_endpoint_url, max_connections=config.upload_workers + 2)
 
 
-class FeedbackComponent:
+class MLFeedbackComponent:
     def __init__(
         self, bus: IpcBus, config: ComponentConfig, uploader_for: Callable[[ComponentConfig], Uploader] = default_uploader
     ) -> None:
         self._bus = bus
         self.feedback = FeedbackService(config, uploader_for, IpcOutbox(bus, lambda: self.feedback.config))
-        self._subscriptions: dict[str, Subscription] = {}
+        self.inference = InferenceRouter(config, bus.publish_local, feedback=self.feedback.accept)
+        self._subscriptions: dict[str, tuple[str, Subscription]] = {}
         self._control: list[Subscription] = []
 
     @property
@@ -56,17 +58,23 @@ class FeedbackComponent:
 
     def start(self) -> None:
         """Subscribe to requests and configuration; the caller reports RUNNING afterwards."""
-        self._subscribe_requests(self.config)
+        self._subscribe(self.config)
         self._control.append(self._bus.on_configuration_change(self.apply))
         self._control.append(self._bus.on_validate(self.validate))
 
-    def _subscribe_requests(self, config: ComponentConfig) -> None:
-        topic = config.topics.feedback_requests
-        if topic not in self._subscriptions:
-            for old in list(self._subscriptions):
-                self._subscriptions.pop(old).close()
-            self._subscriptions[topic] = self._bus.subscribe(topic, self.feedback.accept)
-            log.info("listening for feedback requests on %s", topic)
+    def _subscribe(self, config: ComponentConfig) -> None:
+        wanted: dict[str, tuple[str, Callable[[Message], None]]] = {
+            "feedback": (config.topics.feedback_requests, self.feedback.accept),
+            "inference": (config.topics.inference_requests, self.inference.accept),
+        }
+        for purpose, (topic, handler) in wanted.items():
+            current = self._subscriptions.get(purpose)
+            if current is not None and current[0] == topic:
+                continue
+            if current is not None:
+                current[1].close()
+            self._subscriptions[purpose] = (topic, self._bus.subscribe(topic, handler))
+            log.info("listening for %s requests on %s", purpose, topic)
 
     def validate(self, raw: dict[str, Any]) -> str | None:
         """A deployment's proposed configuration: the reason to reject it, or None."""
@@ -87,16 +95,23 @@ class FeedbackComponent:
         if config == self.config:
             return
         self.feedback.update_config(config)
-        self._subscribe_requests(config)
-        log.info("configuration applied: %d feedback configuration(s), RequestLimit %d", len(config.feedback), config.request_limit)
+        self.inference.update_config(config)
+        self._subscribe(config)
+        log.info(
+            "configuration applied: %d feedback configuration(s), RequestLimit %d, %d inference service(s)",
+            len(config.feedback),
+            config.request_limit,
+            len(config.inference_services),
+        )
 
     def stop(self, timeout: float = STOP_GRACE_SECONDS) -> None:
-        for subscription in [*self._subscriptions.values(), *self._control]:
+        for subscription in [*(s for _, s in self._subscriptions.values()), *self._control]:
             subscription.close()
         self._subscriptions.clear()
         if not self.feedback.wait_idle(timeout):
             log.warning("stopping with feedback requests still in process")
         self.feedback.close(0)
+        self.inference.close()
 
 
 def load_config(raw: dict[str, Any]) -> ComponentConfig | None:

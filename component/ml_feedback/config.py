@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import messages
+from .inference.config import ServiceConfig, parse_services
 from .sampling import ENTROPY, RANDOM_SAMPLING, STRATEGIES, Strategy
 
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$")
@@ -79,7 +80,7 @@ class ComponentConfig:
     metrics_namespace: str = messages.METRICS_NAMESPACE
     model_input_directories: tuple[str, ...] = ()
     upload_workers: int = DEFAULT_UPLOAD_WORKERS
-    inference_services: Mapping[str, Any] = field(default_factory=dict)
+    inference_services: Mapping[str, ServiceConfig] = field(default_factory=dict)
 
 
 def _number(value: Any) -> float | None:
@@ -242,7 +243,8 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
     if workers is None or workers != int(workers) or not 1 <= workers <= 64:
         problems.append(f"UploadWorkers: must be a whole number from 1 to 64, got {raw.get('UploadWorkers')!r}")
         workers = DEFAULT_UPLOAD_WORKERS
-    services = _object(raw.get("InferenceServices", {}), "InferenceServices", problems, json_string_allowed=False) or {}
+    services_raw = _object(raw.get("InferenceServices", {}), "InferenceServices", problems, json_string_allowed=False) or {}
+    services = parse_services(services_raw, set(feedback), problems)
     if problems:
         raise ConfigError(problems)
     return ComponentConfig(

@@ -209,3 +209,166 @@ def s3_metadata(metadata: dict[str, Any]) -> dict[str, str]:
 
 def _percent(char: str) -> str:
     return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+
+
+# -- inference (SPEC §5) -------------------------------------------------------------------------
+
+REAL_TIME, ASYNC, STREAM = "RealTime", "Async", "Stream"
+INVOCATION_MODES = (REAL_TIME, ASYNC, STREAM)
+# Error codes of an inference reply: each failure kind its own.
+VALIDATION_ERROR = "ValidationError"
+UNKNOWN_SERVICE = "UnknownService"
+MODEL_ERROR = "ModelError"
+TIMEOUT = "Timeout"
+SERVICE_UNAVAILABLE = "ServiceUnavailable"
+THROTTLING = "Throttling"
+INTERNAL_ERROR = "InternalError"
+# Request fields passed to the backend, SageMaker's names (seeds 002-004).
+BACKEND_FIELDS = (
+    "ContentType",
+    "Accept",
+    "CustomAttributes",
+    "TargetModel",
+    "TargetVariant",
+    "TargetContainerHostname",
+    "InferenceId",
+    "EnableExplanations",
+)
+CUSTOM_ATTRIBUTES_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    request_id: str
+    reply_topic: str
+    service_name: str
+    body: bytes | None
+    body_path: str | None
+    algo_type: str | None = None
+    invocation_mode: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)  # BACKEND_FIELDS that were given
+
+
+def inference_request(
+    service_name: str,
+    body: bytes,
+    reply_topic: str,
+    request_id: str,
+    algo_type: str | None = None,
+    invocation_mode: str | None = None,
+    **fields: str | None,
+) -> dict[str, Any]:
+    """The request document the client SDK publishes."""
+    document: dict[str, Any] = {
+        "RequestId": request_id,
+        "ReplyTopic": reply_topic,
+        "ServiceName": service_name,
+        "Body": base64.b64encode(body).decode("ascii"),
+    }
+    if algo_type:
+        document["AlgoType"] = algo_type
+    if invocation_mode:
+        document["InvocationMode"] = invocation_mode
+    document.update({key: value for key, value in fields.items() if value is not None})
+    return document
+
+
+def custom_attributes_problem(value: str) -> str | None:
+    if len(value) > CUSTOM_ATTRIBUTES_LIMIT:
+        return f"CustomAttributes has {len(value)} characters; at most {CUSTOM_ATTRIBUTES_LIMIT} are allowed"
+    bad = next((c for c in value if not (c == "\t" or 32 <= ord(c) < 127)), None)
+    if bad is not None:
+        return f"CustomAttributes must be visible US-ASCII characters, found {bad!r}"
+    return None
+
+
+def parse_inference_request(raw: bytes | str | dict[str, Any], new_id: str, reply_prefix: str) -> InferenceRequest:
+    """An inference request; raises RequestProblem (with the reply topic, when one was usable)."""
+    document = raw
+    if not isinstance(document, dict):
+        try:
+            document = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestProblem(VALIDATION_ERROR, f"the message is not valid JSON ({exc})", new_id) from None
+    if not isinstance(document, dict):
+        raise RequestProblem(VALIDATION_ERROR, "the message must be a JSON object", new_id)
+    request_id = document.get("RequestId") or new_id
+    if not isinstance(request_id, str):
+        raise RequestProblem(VALIDATION_ERROR, "RequestId must be a string", new_id)
+    reply_topic = document.get("ReplyTopic")
+    if (
+        not isinstance(reply_topic, str)
+        or not reply_topic.startswith(reply_prefix)
+        or len(reply_topic) == len(reply_prefix)
+        or any(c in reply_topic for c in "+#*")
+    ):
+        raise RequestProblem(VALIDATION_ERROR, f"ReplyTopic must be a topic under {reply_prefix}, got {reply_topic!r}", request_id)
+    problem = _inference_problem(document)
+    if problem:
+        raise ReplyableProblem(VALIDATION_ERROR, problem, request_id, reply_topic)
+    body, path = document.get("Body"), document.get("BodyPath")
+    decoded = None
+    if body is not None:
+        try:
+            decoded = base64.b64decode(body, validate=True)
+        except ValueError as exc:
+            raise ReplyableProblem(VALIDATION_ERROR, f"Body is not valid base64 ({exc})", request_id, reply_topic) from None
+    fields = {key: document[key] for key in BACKEND_FIELDS if document.get(key) is not None}
+    return InferenceRequest(
+        request_id, reply_topic, document["ServiceName"], decoded, path, document.get("AlgoType"), document.get("InvocationMode"), fields
+    )
+
+
+def _inference_problem(document: dict[str, Any]) -> str | None:
+    if not isinstance(document.get("ServiceName"), str) or not document["ServiceName"]:
+        return "ServiceName is required"
+    if (document.get("Body") is None) == (document.get("BodyPath") is None):
+        return "exactly one of Body (base64) and BodyPath is required"
+    for key in ("Body", "BodyPath", "AlgoType", "InvocationMode", *BACKEND_FIELDS):
+        if document.get(key) is not None and not isinstance(document[key], str):
+            return f"{key} must be a string"
+    mode = document.get("InvocationMode")
+    if mode is not None and mode not in INVOCATION_MODES:
+        return f"InvocationMode must be one of {', '.join(INVOCATION_MODES)}, got {mode!r}"
+    attributes = document.get("CustomAttributes")
+    return custom_attributes_problem(attributes) if attributes is not None else None
+
+
+class ReplyableProblem(RequestProblem):
+    """A bad request whose reply topic is known, so the caller gets an error reply."""
+
+    def __init__(self, code: str, reason: str, request_id: str, reply_topic: str) -> None:
+        super().__init__(code, reason, request_id)
+        self.reply_topic = reply_topic
+
+
+def reply_real_time(
+    request_id: str, content_type: str | None, body: bytes, invoked_variant: str | None = None, custom_attributes: str | None = None
+) -> dict[str, Any]:
+    reply: dict[str, Any] = {"RequestId": request_id, "ContentType": content_type, "Body": base64.b64encode(body).decode("ascii")}
+    if invoked_variant:
+        reply["InvokedProductionVariant"] = invoked_variant
+    if custom_attributes:
+        reply["CustomAttributes"] = custom_attributes
+    return reply
+
+
+def reply_async(
+    request_id: str, inference_id: str | None, output_location: str | None, failure_location: str | None = None
+) -> dict[str, Any]:
+    reply: dict[str, Any] = {"RequestId": request_id, "InferenceId": inference_id, "OutputLocation": output_location}
+    if failure_location:
+        reply["FailureLocation"] = failure_location
+    return reply
+
+
+def reply_stream_part(request_id: str, part: bytes, sequence: int) -> dict[str, Any]:
+    return {"RequestId": request_id, "PayloadPart": base64.b64encode(part).decode("ascii"), "Sequence": sequence}
+
+
+def reply_stream_done(request_id: str, content_type: str | None) -> dict[str, Any]:
+    return {"RequestId": request_id, "Done": True, "ContentType": content_type}
+
+
+def reply_error(request_id: str, code: str, message: str) -> dict[str, Any]:
+    return {"RequestId": request_id, "Error": {"Code": code, "Message": message}}

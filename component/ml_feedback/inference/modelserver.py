@@ -1,0 +1,68 @@
+"""The `http` backend: a local model server speaking the SageMaker container contract.
+
+`POST {Url}/invocations` with the body, `Content-Type`, `Accept` and
+`X-Amzn-SageMaker-Custom-Attributes`; `GET {Url}/ping` for health.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from .. import messages
+from .backend import AsyncResult, BackendError, Invocation, RealTimeResult
+from .config import ServiceConfig
+
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+class ModelServerBackend:
+    enforces_timeout = True  # the socket timeout
+
+    def __init__(self, service: ServiceConfig) -> None:
+        self._service = service
+        self._url = str(service.settings["Url"]).rstrip("/")
+
+    def ping(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self._url}/ping", timeout=5) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def invoke(self, call: Invocation) -> RealTimeResult:
+        headers = {"Content-Type": call.fields.get("ContentType", "application/octet-stream")}
+        if "Accept" in call.fields:
+            headers["Accept"] = call.fields["Accept"]
+        if "CustomAttributes" in call.fields:
+            headers[CUSTOM_ATTRIBUTES] = call.fields["CustomAttributes"]
+        request = urllib.request.Request(f"{self._url}/invocations", data=call.body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self._service.timeout) as response:
+                return RealTimeResult(response.read(), response.headers.get("Content-Type"), None, response.headers.get(CUSTOM_ATTRIBUTES))
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", "replace")[:500]
+            raise BackendError(messages.MODEL_ERROR, f"the model server answered {error.code}: {detail}") from error
+        except TimeoutError as error:
+            raise BackendError(
+                messages.TIMEOUT, f"{self._service.name}: no answer from {self._url} within {self._service.timeout:g} s"
+            ) from error
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, (TimeoutError, socket.timeout)):
+                raise BackendError(
+                    messages.TIMEOUT, f"{self._service.name}: no answer from {self._url} within {self._service.timeout:g} s"
+                ) from error
+            raise BackendError(messages.SERVICE_UNAVAILABLE, f"the model server at {self._url} is not reachable: {error.reason}") from error
+        except OSError as error:
+            raise BackendError(messages.SERVICE_UNAVAILABLE, f"the model server at {self._url} is not reachable: {error}") from error
+
+    def invoke_async(self, call: Invocation) -> AsyncResult:
+        raise BackendError(messages.VALIDATION_ERROR, "InvocationMode Async needs the sagemaker backend")
+
+    def invoke_stream(self, call: Invocation, on_part: Callable[[bytes], None]) -> str | None:
+        raise BackendError(messages.VALIDATION_ERROR, "InvocationMode Stream needs the sagemaker backend")
+
+    def close(self) -> None:
+        return None
