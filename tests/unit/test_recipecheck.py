@@ -24,7 +24,12 @@ def problems(document: dict) -> list[str]:
 
 def test_the_project_recipes_and_the_examples_pass():
     files = recipe_files([REPO / "recipes", *sorted(REPO.glob("examples/*/recipes"))])
-    assert len(files) == 4
+    names = {f.name for f in files}
+    assert {
+        "community.greengrass.MLFeedback-1.0.0.yaml",
+        "com.example.FeedbackClient-1.0.0.yaml",
+        "com.example.InferenceClient-1.0.0.yaml",
+    } <= names
     assert [str(p) for f in files for p in check_file(f)] == []
 
 
