@@ -209,12 +209,13 @@ class FrameDecoder:
 
     @staticmethod
     def _message(buffer: bytearray, start: int, total: int, headers_len: int) -> Message:
-        with memoryview(buffer) as view:
-            frame = view[start : start + total]
-            (message_crc,) = _U32.unpack_from(frame, total - MESSAGE_CRC_BYTES)
-            if zlib.crc32(frame[: total - MESSAGE_CRC_BYTES]) != message_crc:
-                raise FrameError("message checksum mismatch")
-            headers = decode_headers(frame[PRELUDE_BYTES : PRELUDE_BYTES + headers_len])
-            payload = bytes(frame[PRELUDE_BYTES + headers_len : total - MESSAGE_CRC_BYTES])
-            frame.release()
+        # A copy, not a view: a view kept alive by an exception's traceback would
+        # stop feed() from trimming the buffer.
+        frame = bytes(buffer[start : start + total])
+        (message_crc,) = _U32.unpack_from(frame, total - MESSAGE_CRC_BYTES)
+        if zlib.crc32(memoryview(frame)[: total - MESSAGE_CRC_BYTES]) != message_crc:
+            raise FrameError("message checksum mismatch")
+        view = memoryview(frame)
+        headers = decode_headers(view[PRELUDE_BYTES : PRELUDE_BYTES + headers_len])
+        payload = frame[PRELUDE_BYTES + headers_len : total - MESSAGE_CRC_BYTES]
         return Message(headers, payload)

@@ -118,3 +118,14 @@ def test_encoder_refuses_frames_over_the_limit():
 def test_encoder_refuses_oversized_header_values():
     with pytest.raises(ValueError, match="exceeds 32767"):
         encode(Message((Header.string("big", "x" * 40000),)))
+
+
+def test_a_bad_frame_after_a_good_one_in_the_same_read_is_still_a_frame_error():
+    body = b"\x03abc\x63"
+    prelude = struct.pack(">II", 16 + len(body), len(body))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    bad = prelude + body
+    bad += struct.pack(">I", zlib.crc32(bad))
+    decoder = FrameDecoder()
+    with pytest.raises(FrameError, match="malformed header"):
+        decoder.feed(encode(Message((), b"good")) + bad)
