@@ -62,19 +62,32 @@ class MLFeedbackComponent:
         self._control.append(self._bus.on_configuration_change(self.apply))
         self._control.append(self._bus.on_validate(self.validate))
 
-    def _subscribe(self, config: ComponentConfig) -> None:
+    def _subscribe(self, config: ComponentConfig) -> list[Subscription]:
+        """Open the subscriptions `config` needs that are not open yet; returns the ones they replace.
+
+        New before old, so no request is missed while a topic changes; if any
+        subscribe fails (say the accessControl policy was not changed with the
+        topic), the ones just opened are closed and the old ones stay.
+        """
         wanted: dict[str, tuple[str, Callable[[Message], None]]] = {
             "feedback": (config.topics.feedback_requests, self.feedback.accept),
             "inference": (config.topics.inference_requests, self.inference.accept),
         }
-        for purpose, (topic, handler) in wanted.items():
-            current = self._subscriptions.get(purpose)
-            if current is not None and current[0] == topic:
-                continue
-            if current is not None:
-                current[1].close()
-            self._subscriptions[purpose] = (topic, self._bus.subscribe(topic, handler))
+        opened: dict[str, tuple[str, Subscription]] = {}
+        try:
+            for purpose, (topic, handler) in wanted.items():
+                current = self._subscriptions.get(purpose)
+                if current is None or current[0] != topic:
+                    opened[purpose] = (topic, self._bus.subscribe(topic, handler))
+        except Exception:
+            for _, subscription in opened.values():
+                subscription.close()
+            raise
+        replaced = [self._subscriptions[purpose][1] for purpose in opened if purpose in self._subscriptions]
+        for purpose, (topic, _) in opened.items():
             log.info("listening for %s requests on %s", purpose, topic)
+        self._subscriptions.update(opened)
+        return replaced
 
     def validate(self, raw: dict[str, Any]) -> str | None:
         """A deployment's proposed configuration: the reason to reject it, or None."""
@@ -94,9 +107,16 @@ class MLFeedbackComponent:
             return
         if config == self.config:
             return
+        try:
+            replaced = self._subscribe(config)
+        except Exception as error:
+            reason = getattr(error, "message", None) or error
+            log.error("configuration change ignored, keeping the previous one: cannot subscribe to its request topics: %s", reason)
+            return
         self.feedback.update_config(config)
         self.inference.update_config(config)
-        self._subscribe(config)
+        for subscription in replaced:
+            subscription.close()
         log.info(
             "configuration applied: %d feedback configuration(s), RequestLimit %d, %d inference service(s)",
             len(config.feedback),

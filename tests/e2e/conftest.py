@@ -12,6 +12,9 @@ from support.feedback import COMPONENT, OBSERVER, Observer, S3Server, add_compon
 from support.harness import NucleusThread, Project, component_environment
 from support.mqtt import Mosquitto, PlainMqttClient
 
+# test_feedback moves the request topic here and back.
+MOVED_FEEDBACK_TOPIC = "ml/feedback/line-2"
+
 BUCKETS = ("fb-least-confidence", "fb-margin", "fb-entropy", "fb-random-none", "fb-random-all", "fb-everything", "fb-burst")
 
 # The module's feedback configurations (the v1 JSON-string form is covered by test_migration).
@@ -86,7 +89,7 @@ def stack(s3_server: S3Server) -> Iterator[FeedbackStack]:
                 s3.create_bucket(Bucket=bucket)
             project = Project(base / "project")
             add_component(project)
-            add_observer(project)
+            add_observer(project, extra_publish=[MOVED_FEEDBACK_TOPIC])
             cloud = PlainMqttClient(broker.port)
             cloud.subscribe("feedback/message/#")
             environment = component_environment(s3_server.environment())

@@ -257,3 +257,49 @@ def test_local_deploy_adds_a_configuration_without_restart_and_rejects_an_invali
     assert log.count(f"serviceName={COMPONENT}, currentState=STARTING, newState=RUNNING") == 1, (
         "configuration changes must not restart the component"
     )
+
+
+def test_a_topic_change_the_policy_does_not_allow_keeps_the_old_topic_until_the_policy_follows(stack):
+    from e2e.conftest import MOVED_FEEDBACK_TOPIC
+    from support.cli import run_cli
+    from support.feedback import COMPONENT
+
+    log_file = stack.root / "logs" / f"{COMPONENT}.log"
+
+    def deploy_and_wait_for_log(merge: dict, text: str) -> str:
+        seen = log_file.read_text().count(text)
+        result = run_cli("local", "deploy", "--root", str(stack.root), "--update-config", json.dumps({COMPONENT: {"MERGE": merge}}))
+        assert result.returncode == 0, result.stderr
+        stack.observer.wait(lambda: log_file.read_text().count(text) > seen, what=f"{text!r} in the component log")
+        return next(line for line in reversed(log_file.read_text().splitlines()) if text in line)
+
+    def served_on(topic: str) -> bool:
+        request_id = str(uuid.uuid4())
+        stack.observer.send_raw(messages.feedback_request("Everything", b"{}", [1], None, request_id), topic=topic)
+        try:
+            return stack.observer.status(request_id, timeout=3)["response"]["status"] == "success"
+        except AssertionError:
+            return False
+
+    refusal = deploy_and_wait_for_log({"FeedbackRequestTopic": MOVED_FEEDBACK_TOPIC}, "cannot subscribe to its request topics")
+    assert refusal.split("ERROR ml_feedback: ")[1].startswith(
+        "configuration change ignored, keeping the previous one: cannot subscribe to its request topics: "
+        f"Principal {COMPONENT} is not authorized to perform aws.greengrass.ipc.pubsub:aws.greengrass#SubscribeToTopic "
+        f"on resource {MOVED_FEEDBACK_TOPIC}."
+    )
+    assert served_on(messages.FEEDBACK_REQUEST_TOPIC)
+    assert not served_on(MOVED_FEEDBACK_TOPIC)
+
+    policy = {
+        "aws.greengrass.ipc.pubsub": {
+            f"{COMPONENT}:moved": {"operations": ["aws.greengrass#SubscribeToTopic"], "resources": [MOVED_FEEDBACK_TOPIC]}
+        }
+    }
+    deploy_and_wait_for_log({"accessControl": policy}, f"listening for feedback requests on {MOVED_FEEDBACK_TOPIC}")
+    assert served_on(MOVED_FEEDBACK_TOPIC)
+    assert not served_on(messages.FEEDBACK_REQUEST_TOPIC)
+
+    deploy_and_wait_for_log(
+        {"FeedbackRequestTopic": messages.FEEDBACK_REQUEST_TOPIC}, f"listening for feedback requests on {messages.FEEDBACK_REQUEST_TOPIC}"
+    )
+    assert served_on(messages.FEEDBACK_REQUEST_TOPIC)
