@@ -11,18 +11,10 @@ from typing import Any
 from ml_feedback import messages
 
 from . import _ipc
-from .params import type_check, validate
+from .params import json_document, text_matching, type_check, validate
 
 CONFIG_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$")
 TOPIC_VARIABLE = "ML_FEEDBACK_REQUEST_TOPIC"
-
-
-def _config_id(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "type (valid types: <class 'str'>)"
-    if not CONFIG_ID.match(value):
-        return f"value (must match {CONFIG_ID.pattern})"
-    return None
 
 
 class FeedbackClient:
@@ -39,11 +31,11 @@ class FeedbackClient:
         validate(
             kwargs,
             required={
-                "ConfigId": _config_id,
+                "ConfigId": text_matching(CONFIG_ID),
                 "ModelInput": type_check(bytes, bytearray, memoryview, label="<class 'bytes'>, <class 'bytearray'>"),
-                "ModelPrediction": type_check(list, tuple, dict, label="<class 'list'>, <class 'dict'>"),
+                "ModelPrediction": json_document(list, tuple, dict, label="<class 'list'>, <class 'dict'>"),
             },
-            optional={"Metadata": type_check(dict, label="<class 'dict'>")},
+            optional={"Metadata": json_document(dict, label="<class 'dict'>")},
         )
         prediction = kwargs["ModelPrediction"]
         request_id = str(uuid.uuid4())
@@ -59,7 +51,7 @@ class FeedbackClient:
         topic = os.environ.get(TOPIC_VARIABLE) or messages.FEEDBACK_REQUEST_TOPIC
         # The JSON travels as a BinaryMessage: the nucleus re-parses JsonMessage content with Gson and
         # would hand every number on as a double (Metadata {"n": 6} stored as "6.0"); bytes pass untouched.
-        body = json.dumps(request).encode("utf-8")
+        body = json.dumps(request, allow_nan=False).encode("utf-8")
         _ipc.ipc_client().publish_to_topic(topic=topic, publish_message=PublishMessage(binary_message=BinaryMessage(message=body)))
         self.last_request_id = request_id
         return None

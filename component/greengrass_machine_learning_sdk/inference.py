@@ -16,7 +16,7 @@ from ml_feedback import messages
 
 from . import _ipc
 from .exceptions import InferenceServiceError, InferenceTimeoutError
-from .params import type_check, validate
+from .params import invalid_type, type_check, validate
 
 REQUEST_TOPIC_VARIABLE = "ML_INFERENCE_REQUEST_TOPIC"
 RESPONSE_PREFIX_VARIABLE = "ML_INFERENCE_RESPONSE_TOPIC_PREFIX"
@@ -24,12 +24,12 @@ TIMEOUT_VARIABLE = "ML_INFERENCE_TIMEOUT_SECONDS"
 DEFAULT_TIMEOUT_SECONDS = 100.0  # above the component's 70 s SageMaker read timeout
 
 
-def _body(value: Any) -> str | None:
+def _body(name: str, value: Any) -> str | None:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return None
     if hasattr(value, "read") and hasattr(value, "seek"):
         return None
-    return "type (valid types: <class 'bytes'>, <class 'bytearray'>, seekable file-like object)"
+    return invalid_type(name, value, "<class 'bytes'>, <class 'bytearray'>, file-like object")
 
 
 class _Replies:

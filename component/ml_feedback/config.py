@@ -9,7 +9,6 @@ as an object or as the JSON string v1 took, `RequestLimit` as a string
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from typing import Any
 
 from . import messages
 from .inference.config import ServiceConfig, parse_services
+from .numbers import finite, whole
 from .sampling import ENTROPY, RANDOM_SAMPLING, STRATEGIES, Strategy
 
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$")
@@ -83,20 +83,6 @@ class ComponentConfig:
     inference_services: Mapping[str, ServiceConfig] = field(default_factory=dict)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-    return None
-
-
 def _object(value: Any, key: str, problems: list[str], *, json_string_allowed: bool) -> dict[str, Any] | None:
     if json_string_allowed and isinstance(value, str):
         if not value.strip():
@@ -124,12 +110,12 @@ def parse_strategy(value: Any, key: str, problems: list[str]) -> Strategy | None
     if unknown:
         problems.append(f"{key}: unknown key(s) {', '.join(unknown)}")
     if name == RANDOM_SAMPLING:
-        rate = _number(spec.get("rate"))
+        rate = finite(spec.get("rate"))
         if rate is None or not 0 <= rate <= 1:
             problems.append(f"{key}.rate: RANDOM_SAMPLING needs a rate between 0.0 and 1.0, got {spec.get('rate')!r}")
             return None
         return Strategy(name, rate=rate)
-    threshold = _number(spec.get("threshold"))
+    threshold = finite(spec.get("threshold"))
     if name == ENTROPY:
         if threshold is None or threshold < 0:
             problems.append(f"{key}.threshold: ENTROPY needs a threshold of 0.0 or more, got {spec.get('threshold')!r}")
@@ -191,11 +177,11 @@ def parse_request_limit(value: Any, problems: list[str]) -> int:
             problems.append(f"RequestLimit: must match {REQUEST_LIMIT_PATTERN.pattern} (0 to 999), got {value!r}")
             return DEFAULT_REQUEST_LIMIT
         return int(value) if value else DEFAULT_REQUEST_LIMIT
-    number = _number(value)
-    if number is None or number != int(number) or not 0 <= number <= 999:
+    number = whole(value, 0, 999)
+    if number is None:
         problems.append(f"RequestLimit: must be a whole number from 0 to 999, got {value!r}")
         return DEFAULT_REQUEST_LIMIT
-    return int(number)
+    return number
 
 
 def _topics(raw: Mapping[str, Any], problems: list[str]) -> Topics:
@@ -239,8 +225,8 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
     if not isinstance(directories, list) or not all(isinstance(d, str) and os.path.isabs(d) for d in directories):
         problems.append(f"ModelInputDirectories: must be a list of absolute paths, got {directories!r}")
         directories = []
-    workers = _number(raw.get("UploadWorkers", DEFAULT_UPLOAD_WORKERS))
-    if workers is None or workers != int(workers) or not 1 <= workers <= 64:
+    workers = whole(raw.get("UploadWorkers", DEFAULT_UPLOAD_WORKERS), 1, 64)
+    if workers is None:
         problems.append(f"UploadWorkers: must be a whole number from 1 to 64, got {raw.get('UploadWorkers')!r}")
         workers = DEFAULT_UPLOAD_WORKERS
     services_raw = _object(raw.get("InferenceServices", {}), "InferenceServices", problems, json_string_allowed=False) or {}
@@ -254,6 +240,6 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
         s3_endpoint_url=endpoint,
         metrics_namespace=namespace,
         model_input_directories=tuple(os.path.normpath(d) for d in directories),
-        upload_workers=int(workers),
+        upload_workers=workers,
         inference_services=services,
     )

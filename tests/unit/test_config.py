@@ -139,6 +139,48 @@ def test_every_invalid_value_is_named_with_its_key(raw, problem):
     assert any(p.startswith(problem) for p in problems_of(raw)), problems_of(raw)
 
 
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"UploadWorkers": "inf"}, "UploadWorkers: must be a whole number from 1 to 64, got 'inf'"),
+        ({"RequestLimit": float("nan")}, "RequestLimit: must be a whole number from 0 to 999, got nan"),
+        ({"RequestLimit": 10**400}, "RequestLimit: must be a whole number from 0 to 999, got 1000"),
+        (
+            {
+                "FeedbackConfigurationMap": '{"cc": {"s3-bucket-name": "bkt", "content-type": "a/b", '
+                '"sampling-strategy": {"strategy-name": "MARGIN", "threshold": 1' + "0" * 400 + "}}}"
+            },
+            "FeedbackConfigurationMap.cc.sampling-strategy.threshold: MARGIN needs a threshold between 0.0 and 1.0, got 1000",
+        ),
+        (
+            {
+                "FeedbackConfigurationMap": '{"cc": {"s3-bucket-name": "bkt", "content-type": "a/b", '
+                '"sampling-strategy": {"strategy-name": "ENTROPY", "threshold": NaN}}}'
+            },
+            "FeedbackConfigurationMap.cc.sampling-strategy.threshold: ENTROPY needs a threshold of 0.0 or more, got nan",
+        ),
+        (
+            {"InferenceServices": {"svc": {"Backend": "python", "Entrypoint": "m:f", "MaxConcurrency": "inf"}}},
+            "InferenceServices.svc.MaxConcurrency: must be a whole number from 1 to 64, got 'inf'",
+        ),
+        (
+            {"InferenceServices": {"svc": {"Backend": "python", "Entrypoint": "m:f", "QueueSize": "nan"}}},
+            "InferenceServices.svc.QueueSize: must be a whole number from 0 to 1000, got 'nan'",
+        ),
+        (
+            {"InferenceServices": {"svc": {"Backend": "sagemaker", "EndpointName": "ep", "RequestTTLSeconds": 1e999}}},
+            "InferenceServices.svc.RequestTTLSeconds: must be a whole number from 60 to 21600, got inf",
+        ),
+        (
+            {"InferenceServices": {"svc": {"Backend": "python", "Entrypoint": "m:f", "TimeoutSeconds": True}}},
+            "InferenceServices.svc.TimeoutSeconds: must be a number of seconds above 0 and at most 3600, got True",
+        ),
+    ],
+)
+def test_non_finite_and_huge_numbers_are_problems_not_crashes(raw, problem):
+    assert any(p.startswith(problem) for p in problems_of(raw)), problems_of(raw)
+
+
 def test_all_problems_are_reported_together():
     problems = problems_of({"RequestLimit": "abc", "FeedbackConfigurationMap": {"c1": {"s3-bucket-name": "x"}}})
     assert len(problems) == 3  # RequestLimit, the bucket name, the missing content-type

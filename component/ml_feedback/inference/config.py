@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import messages
+from ..numbers import finite, whole
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$")
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -52,14 +53,6 @@ class ServiceConfig:
         return mode in MODES[self.backend]
 
 
-def _whole(value: Any, low: int, high: int) -> int | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if number == int(number) and low <= number <= high else None
-
-
 def parse_service(name: str, body: Any, feedback_ids: set[str], problems: list[str]) -> ServiceConfig | None:
     where = f"InferenceServices.{name}"
     before = len(problems)
@@ -84,12 +77,12 @@ def parse_service(name: str, body: Any, feedback_ids: set[str], problems: list[s
         if problem:
             problems.append(f"{where}.CustomAttributes: {problem}")
     timeout = body.get("TimeoutSeconds", DEFAULT_TIMEOUTS[backend])
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, str)) or _positive(timeout) is None:
+    if _seconds(timeout) is None:
         problems.append(f"{where}.TimeoutSeconds: must be a number of seconds above 0 and at most 3600, got {timeout!r}")
-    concurrency = _whole(body.get("MaxConcurrency", 4), 1, 64)
+    concurrency = whole(body.get("MaxConcurrency", 4), 1, 64)
     if concurrency is None:
         problems.append(f"{where}.MaxConcurrency: must be a whole number from 1 to 64, got {body.get('MaxConcurrency')!r}")
-    queue = _whole(body.get("QueueSize", 32), 0, 1000)
+    queue = whole(body.get("QueueSize", 32), 0, 1000)
     if queue is None:
         problems.append(f"{where}.QueueSize: must be a whole number from 0 to 1000, got {body.get('QueueSize')!r}")
     mode = body.get("InvocationMode", messages.REAL_TIME)
@@ -106,7 +99,7 @@ def parse_service(name: str, body: Any, feedback_ids: set[str], problems: list[s
     return ServiceConfig(
         name=name,
         backend=backend,
-        timeout=_positive(timeout) or DEFAULT_TIMEOUTS[backend],
+        timeout=_seconds(timeout) or DEFAULT_TIMEOUTS[backend],
         settings={key: body[key] for key in BACKEND_KEYS[backend] if key in body},
         defaults={key: body[key] for key in messages.BACKEND_FIELDS if key in body},
         algo_type=body.get("AlgoType"),
@@ -118,12 +111,9 @@ def parse_service(name: str, body: Any, feedback_ids: set[str], problems: list[s
     )
 
 
-def _positive(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number <= 3600 else None
+def _seconds(value: Any) -> float | None:
+    number = finite(value)
+    return number if number is not None and 0 < number <= 3600 else None
 
 
 def _backend_problems(backend: str, body: dict[str, Any], where: str, problems: list[str]) -> None:
@@ -136,7 +126,7 @@ def _backend_problems(backend: str, body: dict[str, Any], where: str, problems: 
             problems.append(f"{where}.AsyncInputS3Uri: must be s3://bucket/prefix, got {uri!r}")
         if body.get("InvocationMode") == messages.ASYNC and uri is None:
             problems.append(f"{where}.AsyncInputS3Uri: required when InvocationMode is Async (the body is staged there)")
-        if "RequestTTLSeconds" in body and _whole(body["RequestTTLSeconds"], 60, 21600) is None:
+        if "RequestTTLSeconds" in body and whole(body["RequestTTLSeconds"], 60, 21600) is None:
             problems.append(f"{where}.RequestTTLSeconds: must be a whole number from 60 to 21600, got {body['RequestTTLSeconds']!r}")
     elif backend == HTTP:
         url = body.get("Url")
