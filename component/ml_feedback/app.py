@@ -130,7 +130,7 @@ class MLFeedbackComponent:
         self._subscriptions.clear()
         if not self.feedback.wait_idle(timeout):
             log.warning("stopping with feedback requests still in process")
-        self.feedback.close(0)
+        self.feedback.close()
         self.inference.close()
 
 

@@ -10,9 +10,7 @@ is given, so the whole pipeline runs in unit tests without I/O.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
-import os
 import random
 import threading
 import uuid
@@ -22,7 +20,8 @@ from typing import Any, BinaryIO, Protocol
 
 from . import messages
 from .config import ComponentConfig, FeedbackConfig
-from .messages import RequestProblem, parse_feedback_request
+from .inputs import InputRefused, open_input
+from .messages import FeedbackRequest, RequestProblem, parse_feedback_request
 from .sampling import prediction_problem, should_upload
 from .uploader import UploadError
 
@@ -88,30 +87,39 @@ class FeedbackService:
 
     # -- intake (IPC thread) ------------------------------------------------------------------
 
-    def accept(self, raw: bytes | str | dict[str, Any]) -> bool:
+    def accept(self, raw: bytes | str | dict[str, Any] | FeedbackRequest) -> bool:
         """Take a request, or refuse it with Queue.Full when RequestLimit are already in process."""
         with self._lock:
             config = self._config
-            if self._in_process >= config.request_limit:
-                refused = True
-            else:
-                refused = False
+            refused = self._in_process >= config.request_limit
+            if not refused:
+                # Submitted under the lock: update_config cannot shut this pool down in between.
+                try:
+                    self._pool.submit(self._run, raw, config, self._uploader)
+                except RuntimeError:
+                    log.warning("[RequestId: %s] not taken: the component is stopping", _request_id_of(raw))
+                    return False
                 self._in_process += 1
-                pool, uploader = self._pool, self._uploader
         if refused:
             request_id = _request_id_of(raw) or self._new_id()
             log.warning("[RequestId: %s] refused: %d requests already in process", request_id, config.request_limit)
             self._outbox.status(messages.status_fail(request_id, messages.QUEUE_FULL, messages.queue_full_message(config.request_limit)))
             self._outbox.metric(messages.metric(messages.ERROR_REQUEST_THROTTLED, config.metrics_namespace))
             return False
-        pool.submit(self._run, raw, config, uploader)
         return True
 
-    def _run(self, raw: bytes | str | dict[str, Any], config: ComponentConfig, uploader: Uploader) -> None:
+    def _run(self, raw: bytes | str | dict[str, Any] | FeedbackRequest, config: ComponentConfig, uploader: Uploader) -> None:
+        new_id = self._new_id()
         try:
-            self.process(raw, config, uploader)
-        except Exception:
-            log.exception("feedback request failed unexpectedly")
+            self.process(raw, config, uploader, new_id)
+        except Exception as error:
+            # Never a silent drop (SPEC §4.2): a fault of ours still gets a status.
+            request_id = _request_id_of(raw) or new_id
+            log.exception("[RequestId: %s] feedback request failed unexpectedly", request_id)
+            self._outbox.status(
+                messages.status_fail(request_id, messages.INTERNAL_ERROR, messages.internal_error_message(request_id, error))
+            )
+            self._outbox.metric(messages.metric(messages.ERROR_INTERNAL, config.metrics_namespace))
         finally:
             with self._lock:
                 self._in_process -= 1
@@ -122,22 +130,29 @@ class FeedbackService:
         with self._idle:
             return self._idle.wait_for(lambda: self._in_process == 0, timeout)
 
-    def close(self, timeout: float = 30.0) -> None:
-        self.wait_idle(timeout)
+    def close(self) -> None:
+        """Stop taking work; requests still in process finish on their own (call wait_idle first to wait)."""
         self._pool.shutdown(wait=False)
 
     # -- the pipeline (worker thread) -------------------------------------------------------------
 
-    def process(self, raw: bytes | str | dict[str, Any], config: ComponentConfig, uploader: Uploader) -> None:
+    def process(
+        self,
+        raw: bytes | str | dict[str, Any] | FeedbackRequest,
+        config: ComponentConfig,
+        uploader: Uploader,
+        new_id: str | None = None,
+    ) -> None:
+        """One request, start to finish; `new_id` is the RequestId of a request that has none."""
         outbox, namespace = self._outbox, config.metrics_namespace
         try:
-            request = parse_feedback_request(raw, self._new_id())
+            request = raw if isinstance(raw, FeedbackRequest) else parse_feedback_request(raw, new_id or self._new_id())
             target = config.feedback.get(request.config_id)
             if target is None:
                 known = ", ".join(sorted(config.feedback)) or "none"
                 raise RequestProblem(
                     messages.UNKNOWN_CONFIG_ID,
-                    f"ConfigId {request.config_id!r} is not in the FeedbackConfigurationMap (configured: {known})",
+                    f"ConfigId {messages.shown(request.config_id)} is not in the FeedbackConfigurationMap (configured: {known})",
                     request.request_id,
                 )
             problem = prediction_problem(target.strategy, request.prediction)
@@ -191,37 +206,14 @@ class FeedbackService:
         outbox.prediction(messages.prediction_message(target.bucket, key, prediction, target.config_id, metadata))
         outbox.metric(messages.metric(messages.SAMPLE_AND_PREDICTION_PUBLISHED, namespace))
 
-    def _model_input(self, request: messages.FeedbackRequest, config: ComponentConfig) -> tuple[bytes | BinaryIO, int]:
+    def _model_input(self, request: FeedbackRequest, config: ComponentConfig) -> tuple[bytes | BinaryIO, int]:
         if request.model_input is not None:
             return request.model_input, len(request.model_input)
-        path = os.path.realpath(str(request.model_input_path))
-        allowed = [os.path.realpath(d) for d in config.model_input_directories]
-        if not any(os.path.commonpath([path, d]) == d for d in allowed):
-            where = ", ".join(config.model_input_directories) or "none configured"
-            raise RequestProblem(
-                messages.INVALID_MODEL_INPUT,
-                f"ModelInputPath {request.model_input_path} is not under ModelInputDirectories ({where})",
-                request.request_id,
-            )
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed by process()
-            size = os.fstat(handle.fileno()).st_size
-        except OSError as exc:
-            raise RequestProblem(
-                messages.INVALID_MODEL_INPUT,
-                f"ModelInputPath {request.model_input_path} cannot be read: {exc.strerror}",
-                request.request_id,
-            ) from None
-        return handle, size
+            return open_input("ModelInputPath", str(request.model_input_path), config.model_input_directories)
+        except InputRefused as refused:
+            raise RequestProblem(messages.INVALID_MODEL_INPUT, str(refused), request.request_id) from None
 
 
-def _request_id_of(raw: bytes | str | dict[str, Any]) -> str | None:
-    """The RequestId of a refused request, if it has a readable one (no validation)."""
-    document: Any = raw
-    if not isinstance(raw, dict):
-        try:
-            document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return None
-    request_id = document.get("RequestId") if isinstance(document, dict) else None
-    return request_id if isinstance(request_id, str) and request_id else None
+def _request_id_of(raw: bytes | str | dict[str, Any] | FeedbackRequest) -> str | None:
+    return raw.request_id if isinstance(raw, FeedbackRequest) else messages.request_id_of(raw)

@@ -87,7 +87,7 @@ class IpcBus:
         future.add_done_callback(lambda done: _log_failure(done, f"publishing to {topic}"))
 
     def publish_iot_core(self, topic: str, message: dict[str, Any]) -> None:
-        payload = json.dumps(message).encode()
+        payload = json.dumps(message, allow_nan=False).encode()
         future = self._client.publish_to_iot_core_async(topic_name=topic, qos=QOS.AT_LEAST_ONCE, payload=payload)
         future.add_done_callback(lambda done: _log_failure(done, f"publishing to IoT Core topic {topic}"))
 
@@ -123,7 +123,10 @@ class IpcBus:
                 reason = f"validation failed: {exc}"
             status = ConfigurationValidityStatus.ACCEPTED if reason is None else ConfigurationValidityStatus.REJECTED
             report = ConfigurationValidityReport(status=status, deployment_id=deployment_id, message=reason)
-            self._client.send_configuration_validity_report(configuration_validity_report=report)
+            try:
+                self._client.send_configuration_validity_report(configuration_validity_report=report)
+            except Exception as exc:  # unanswered, the deployment waits out the nucleus's validation timeout
+                log.error("sending the validity report of deployment %s failed: %s", deployment_id, getattr(exc, "message", None) or exc)
 
         def on_event(event: ValidateConfigurationUpdateEvents) -> None:
             proposed = event.validate_configuration_update_event

@@ -1,8 +1,9 @@
-"""Every wire shape of the feedback service, defined once.
+"""Every wire shape of the component, defined once.
 
-The status, prediction and metric messages are the v1 ML Feedback connector's
-(seed 001), key for key; the request is SPEC §4.1. The component, the client
-SDK, the demo and the tests all build and read messages through this module.
+The feedback status, prediction and metric messages are the v1 ML Feedback
+connector's (seed 001), key for key; the feedback request is SPEC §4.1, the
+inference request and replies SPEC §5. The component, the client SDK, the
+demo and the tests all build and read messages through this module.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from .numbers import non_finite
 
 # -- topics (configuration keys and their defaults, SPEC §3) --------------------------------
 
@@ -35,6 +38,10 @@ INVALID_REQUEST = "InvalidRequest"
 UNKNOWN_CONFIG_ID = "UnknownConfigId"
 INVALID_MODEL_INPUT = "InvalidModelInput"
 INVALID_MODEL_PREDICTION = "InvalidModelPrediction"
+INTERNAL_ERROR = "InternalError"  # ours: a fault of the component, not of the request
+# Longest RequestId accepted, and longest value echoed back in an error message: status messages go
+# to IoT Core, whose payloads are limited, so one huge field must not make the answer undeliverable.
+MAX_ID_CHARS = 256
 
 
 def queue_full_message(limit: int) -> str:
@@ -50,6 +57,10 @@ def upload_failure_message(request_id: str, error_type: str, error: str) -> str:
 
 def invalid_request_message(request_id: str, reason: str) -> str:
     return f"[RequestId: {request_id}] Invalid feedback request: {reason}"
+
+
+def internal_error_message(request_id: str, error: BaseException) -> str:
+    return f"[RequestId: {request_id}] The component failed to process the feedback request: {type(error).__name__}: {error}"
 
 
 def status_success(request_id: str, s3_response: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +97,7 @@ SAMPLE_UPLOAD_FAILURE = "SampleUploadFailure"
 SAMPLE_NOT_USED = "SampleNotUsed"
 ERROR_REQUEST_THROTTLED = "ErrorRequestThrottled"
 ERROR_INVALID_REQUEST = "ErrorInvalidRequest"  # ours: v1 had no metric for a malformed request
+ERROR_INTERNAL = "ErrorInternal"  # ours: a request the component failed on
 COUNT, BYTES = "Count", "Bytes"
 
 
@@ -130,34 +142,77 @@ def feedback_request(
     return document
 
 
-def parse_feedback_request(raw: bytes | str | dict[str, Any], new_id: str) -> FeedbackRequest:
-    """A request from its JSON (or already parsed) form; raises RequestProblem naming the field."""
-    document = raw
+def shown(value: Any) -> str:
+    """`repr(value)` for an error message, cut to MAX_ID_CHARS."""
+    text = repr(value)
+    return text if len(text) <= MAX_ID_CHARS else text[: MAX_ID_CHARS - 3] + "..."
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def strict_json(data: bytes | str) -> Any:
+    """json.loads without NaN and Infinity, which the nucleus and IoT Core consumers cannot parse."""
+    return json.loads(data, parse_constant=_not_json)
+
+
+def _json_object(raw: bytes | str | dict[str, Any], code: str, new_id: str) -> dict[str, Any]:
+    """The request document; NaN and Infinity are refused as the nucleus's JSON parser refuses them."""
+    document: Any = raw
     if not isinstance(document, dict):
         try:
-            document = json.loads(raw)
+            document = strict_json(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestProblem(INVALID_REQUEST, f"the message is not valid JSON ({exc})", new_id) from None
+            raise RequestProblem(code, f"the message is not valid JSON ({exc})", new_id) from None
     if not isinstance(document, dict):
-        raise RequestProblem(INVALID_REQUEST, "the message must be a JSON object", new_id)
+        raise RequestProblem(code, "the message must be a JSON object", new_id)
+    return document
+
+
+def _request_id(document: dict[str, Any], new_id: str) -> str | None:
+    """The document's RequestId, `new_id` when it has none, None when it is unusable."""
     request_id = document.get("RequestId")
     if request_id is None or request_id == "":
-        request_id = new_id
-    elif not isinstance(request_id, str):
-        raise RequestProblem(INVALID_REQUEST, "RequestId must be a string", new_id)
+        return new_id
+    if not isinstance(request_id, str) or len(request_id) > MAX_ID_CHARS:
+        return None
+    return request_id
+
+
+REQUEST_ID_RULE = f"RequestId must be a string of at most {MAX_ID_CHARS} characters"
+
+
+def request_id_of(raw: bytes | str | dict[str, Any]) -> str | None:
+    """The RequestId a request carries, if it is readable and usable (nothing else is checked)."""
+    try:
+        document = _json_object(raw, INVALID_REQUEST, "")
+    except RequestProblem:
+        return None
+    return _request_id(document, "") or None
+
+
+def parse_feedback_request(raw: bytes | str | dict[str, Any], new_id: str) -> FeedbackRequest:
+    """A request from its JSON (or already parsed) form; raises RequestProblem naming the field."""
+    document = _json_object(raw, INVALID_REQUEST, new_id)
+    request_id = _request_id(document, new_id)
+    if request_id is None:
+        raise RequestProblem(INVALID_REQUEST, REQUEST_ID_RULE, new_id)
     config_id = document.get("ConfigId")
     if not isinstance(config_id, str) or not config_id:
         raise RequestProblem(UNKNOWN_CONFIG_ID, "ConfigId is required and must be a string", request_id)
-    metadata = document.get("Metadata") or {}
-    if not isinstance(metadata, dict):
+    metadata = document.get("Metadata")
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
         raise RequestProblem(INVALID_REQUEST, "Metadata must be an object", request_id)
     model_input, path = document.get("ModelInput"), document.get("ModelInputPath")
     if (model_input is None) == (path is None):
         raise RequestProblem(INVALID_MODEL_INPUT, "exactly one of ModelInput (base64) and ModelInputPath is required", request_id)
     decoded = None
     if model_input is not None:
-        if not isinstance(model_input, str):
-            raise RequestProblem(INVALID_MODEL_INPUT, "ModelInput must be a base64 string", request_id)
+        if not isinstance(model_input, str) or not model_input:
+            raise RequestProblem(INVALID_MODEL_INPUT, "ModelInput must be a non-empty base64 string", request_id)
         try:
             decoded = base64.b64decode(model_input, validate=True)
         except ValueError as exc:
@@ -169,6 +224,12 @@ def parse_feedback_request(raw: bytes | str | dict[str, Any], new_id: str) -> Fe
     prediction = document["ModelPrediction"]
     if not isinstance(prediction, (list, dict)):
         raise RequestProblem(INVALID_MODEL_PREDICTION, "ModelPrediction must be a list or an object", request_id)
+    where = non_finite(prediction, "ModelPrediction")
+    if where:
+        raise RequestProblem(INVALID_MODEL_PREDICTION, f"{where} is not a finite number (JSON has no NaN or Infinity)", request_id)
+    where = non_finite(metadata, "Metadata")
+    if where:
+        raise RequestProblem(INVALID_REQUEST, f"{where} is not a finite number (JSON has no NaN or Infinity)", request_id)
     return FeedbackRequest(config_id, decoded, path, prediction, metadata, request_id)
 
 
@@ -222,7 +283,6 @@ MODEL_ERROR = "ModelError"
 TIMEOUT = "Timeout"
 SERVICE_UNAVAILABLE = "ServiceUnavailable"
 THROTTLING = "Throttling"
-INTERNAL_ERROR = "InternalError"
 # Request fields passed to the backend, SageMaker's names (seeds 002-004).
 BACKEND_FIELDS = (
     "ContentType",
@@ -283,18 +343,9 @@ def custom_attributes_problem(value: str) -> str | None:
 
 
 def parse_inference_request(raw: bytes | str | dict[str, Any], new_id: str, reply_prefix: str) -> InferenceRequest:
-    """An inference request; raises RequestProblem (with the reply topic, when one was usable)."""
-    document = raw
-    if not isinstance(document, dict):
-        try:
-            document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestProblem(VALIDATION_ERROR, f"the message is not valid JSON ({exc})", new_id) from None
-    if not isinstance(document, dict):
-        raise RequestProblem(VALIDATION_ERROR, "the message must be a JSON object", new_id)
-    request_id = document.get("RequestId") or new_id
-    if not isinstance(request_id, str):
-        raise RequestProblem(VALIDATION_ERROR, "RequestId must be a string", new_id)
+    """An inference request; raises RequestProblem, or ReplyableProblem once the reply topic is known."""
+    document = _json_object(raw, VALIDATION_ERROR, new_id)
+    request_id = _request_id(document, new_id)
     reply_topic = document.get("ReplyTopic")
     if (
         not isinstance(reply_topic, str)
@@ -302,7 +353,10 @@ def parse_inference_request(raw: bytes | str | dict[str, Any], new_id: str, repl
         or len(reply_topic) == len(reply_prefix)
         or any(c in reply_topic for c in "+#*")
     ):
-        raise RequestProblem(VALIDATION_ERROR, f"ReplyTopic must be a topic under {reply_prefix}, got {reply_topic!r}", request_id)
+        reason = f"ReplyTopic must be a topic under {reply_prefix}, got {shown(reply_topic)}"
+        raise RequestProblem(VALIDATION_ERROR, reason, request_id or new_id)
+    if request_id is None:
+        raise ReplyableProblem(VALIDATION_ERROR, REQUEST_ID_RULE, new_id, reply_topic)
     problem = _inference_problem(document)
     if problem:
         raise ReplyableProblem(VALIDATION_ERROR, problem, request_id, reply_topic)
@@ -329,7 +383,7 @@ def _inference_problem(document: dict[str, Any]) -> str | None:
             return f"{key} must be a string"
     mode = document.get("InvocationMode")
     if mode is not None and mode not in INVOCATION_MODES:
-        return f"InvocationMode must be one of {', '.join(INVOCATION_MODES)}, got {mode!r}"
+        return f"InvocationMode must be one of {', '.join(INVOCATION_MODES)}, got {shown(mode)}"
     attributes = document.get("CustomAttributes")
     return custom_attributes_problem(attributes) if attributes is not None else None
 

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .messages import shown
+from .numbers import finite
+
 RANDOM_SAMPLING = "RANDOM_SAMPLING"
 LEAST_CONFIDENCE = "LEAST_CONFIDENCE"
 MARGIN = "MARGIN"
@@ -39,9 +42,14 @@ def margin(probabilities: Sequence[float], threshold: float) -> bool:
 
 
 def entropy(probabilities: Sequence[float]) -> float:
-    """-Σ p·ln p over the prediction normalised to sum 1 (zeros contribute nothing)."""
-    total = math.fsum(probabilities)
-    return -math.fsum((p / total) * math.log(p / total) for p in probabilities if p > 0)
+    """-Σ p·ln p over the prediction normalised to sum 1 (zeros contribute nothing).
+
+    Scaled by the largest value first, so values near the float limit cannot overflow the sum.
+    """
+    peak = max(probabilities)
+    scaled = [p / peak for p in probabilities]
+    total = math.fsum(scaled)
+    return -math.fsum((p / total) * math.log(p / total) for p in scaled if p > 0)
 
 
 def prediction_problem(strategy: Strategy | None, prediction: Any) -> str | None:
@@ -54,9 +62,9 @@ def prediction_problem(strategy: Strategy | None, prediction: Any) -> str | None
         return f"{strategy.name} needs a non-empty ModelPrediction"
     for index, value in enumerate(prediction):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"ModelPrediction[{index}] is not a number: {value!r}"
-        if not math.isfinite(value):
-            return f"ModelPrediction[{index}] is not finite: {value!r}"
+            return f"ModelPrediction[{index}] is not a number: {shown(value)}"
+        if finite(value, text_allowed=False) is None:
+            return f"ModelPrediction[{index}] is not a finite number: {shown(value)}"
         if value < 0:
             return f"ModelPrediction[{index}] is negative: {value!r}"
     if strategy.name == MARGIN and len(prediction) < 2:

@@ -150,7 +150,7 @@ def test_a_missing_bucket_fails_with_no_such_bucket(stack):
         (
             {"ConfigId": "Entropy", "ModelInput": "eA==", "ModelPrediction": [0.5, float("nan")]},
             "InvalidModelPrediction",
-            "ModelPrediction[1] is not finite",
+            "ModelPrediction[1] is not a finite number",
         ),
         (
             {"ConfigId": "Margin", "ModelInput": "eA==", "ModelPrediction": [0.9, -0.1]},

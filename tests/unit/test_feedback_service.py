@@ -185,7 +185,7 @@ def test_a_failed_upload_names_the_s3_error_and_publishes_no_prediction():
         (
             {"ConfigId": "ConfigID2", "ModelInput": "eA==", "ModelPrediction": [0.5, float("nan")]},
             "InvalidModelPrediction",
-            "ModelPrediction[1] is not finite",
+            "ModelPrediction[1] is not a finite number",
         ),
         (
             {"ConfigId": "ConfigID2", "ModelInput": "eA==", "ModelPrediction": [0.5, -0.5]},
@@ -213,6 +213,92 @@ def test_bad_requests_get_a_fail_status_with_a_clear_message(raw, code, reason):
     assert status["response"]["error_message"].startswith(f"[RequestId: {status['id']}] Invalid feedback request: ")
     assert metric["request"]["metricData"]["metricName"] == "ErrorInvalidRequest"
     assert uploader.puts == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "reason"),
+    [
+        (
+            b'{"ConfigId": "All", "ModelInput": "eA==", "ModelPrediction": [0.5, NaN]}',
+            "InvalidRequest",
+            "the message is not valid JSON (NaN is not a JSON value)",
+        ),
+        (
+            {"ConfigId": "All", "ModelInput": "eA==", "ModelPrediction": {"score": float("inf")}},
+            "InvalidModelPrediction",
+            "ModelPrediction.score is not a finite number (JSON has no NaN or Infinity)",
+        ),
+        (
+            {"ConfigId": "All", "ModelInput": "eA==", "ModelPrediction": [1], "Metadata": {"t": [float("-inf")]}},
+            "InvalidRequest",
+            "Metadata.t[0] is not a finite number (JSON has no NaN or Infinity)",
+        ),
+        ({"ConfigId": "All", "ModelInput": "eA==", "ModelPrediction": [1], "Metadata": []}, "InvalidRequest", "Metadata must be an object"),
+        ({"ConfigId": "All", "ModelInput": "eA==", "ModelPrediction": [1], "Metadata": 0}, "InvalidRequest", "Metadata must be an object"),
+        (
+            {"ConfigId": "All", "ModelInput": "", "ModelPrediction": [1]},
+            "InvalidModelInput",
+            "ModelInput must be a non-empty base64 string",
+        ),
+        (
+            {"ConfigId": "All", "ModelInputPath": "/tmp/a\x00b", "ModelPrediction": [1]},
+            "InvalidModelInput",
+            "ModelInputPath '/tmp/a\\x00b' is not a usable path (embedded null byte)",
+        ),
+        (
+            {"ConfigId": "All", "ModelInput": "eA==", "ModelPrediction": [1], "RequestId": "r" * 257},
+            "InvalidRequest",
+            "RequestId must be a string of at most 256 characters",
+        ),
+        (
+            {"ConfigId": "x" * 1000, "ModelInput": "eA==", "ModelPrediction": [1]},
+            "UnknownConfigId",
+            f"ConfigId '{'x' * 252}... is not in the FeedbackConfigurationMap",
+        ),
+    ],
+)
+def test_values_json_cannot_carry_and_edge_cases_are_refused_by_name(raw, code, reason):
+    svc, uploader, outbox = service()
+    svc.process(raw, svc.config, uploader)
+    ((_, status), (_, metric)) = outbox.sent
+    assert (status["response"]["error"], status["id"]) == (code, "uuid-1")
+    assert status["response"]["error_message"].startswith(f"[RequestId: uuid-1] Invalid feedback request: {reason}")
+    assert metric["request"]["metricData"]["metricName"] == "ErrorInvalidRequest"
+    assert uploader.puts == []
+
+
+class BrokenUploader(FakeUploader):
+    def put(self, bucket, key, body, content_type, metadata):
+        raise OSError(5, "Input/output error")
+
+
+def test_a_fault_of_the_component_still_answers_with_a_status_and_a_metric():
+    svc, _uploader, outbox = service(uploader=BrokenUploader())
+    assert svc.accept(request(config_id="All", request_id="broken-1"))
+    assert svc.wait_idle(5)
+    statuses = [m for kind, m in outbox.sent if kind == "status"]
+    assert statuses == [
+        {
+            "response": {
+                "status": "fail",
+                "error_message": "[RequestId: broken-1] The component failed to process the feedback request: "
+                "OSError: [Errno 5] Input/output error",
+                "error": "InternalError",
+            },
+            "id": "broken-1",
+        }
+    ]
+    assert outbox.metric_names() == ["SampleSize", "ErrorInternal"]
+    assert svc.accept(request(config_id="All", request_id="broken-2")), "the request's slot was given back"
+    svc.close()
+
+
+def test_a_request_after_close_is_not_taken_and_holds_no_slot():
+    svc, _uploader, outbox = service()
+    svc.close()
+    assert not svc.accept(request())
+    assert svc.wait_idle(0)
+    assert outbox.sent == []
 
 
 def test_request_limit_refuses_the_excess_with_queue_full():

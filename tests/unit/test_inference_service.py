@@ -14,7 +14,7 @@ from ml_feedback.config import ConfigError, parse_config
 from ml_feedback.inference.backend import AsyncResult, BackendError, Invocation, RealTimeResult
 from ml_feedback.inference.router import InferenceRouter
 from ml_feedback.inference.watchdog import Watchdog
-from ml_feedback.messages import ReplyableProblem, RequestProblem, parse_inference_request
+from ml_feedback.messages import FeedbackRequest, ReplyableProblem, RequestProblem, parse_inference_request
 
 FEEDBACK = {"Uncertain": {"s3-bucket-name": "samples", "content-type": "image/png"}}
 PREFIX = messages.INFERENCE_RESPONSE_TOPIC_PREFIX
@@ -193,9 +193,10 @@ def test_a_real_time_reply_and_the_feedback_hand_off():
     while not feedback and time.monotonic() < deadline:
         time.sleep(0.005)
     assert feedback == [
-        {"ConfigId": "Uncertain", "ModelInput": base64.b64encode(b"data").decode(), "ModelPrediction": [0.4, 0.6],
-         "Metadata": {"RequestId": "r1", "InferenceService": "svc", "InferenceId": "inf-7"}, "RequestId": "r1"}
-    ]  # fmt: skip
+        FeedbackRequest(
+            "Uncertain", b"data", None, [0.4, 0.6], {"RequestId": "r1", "InferenceService": "svc", "InferenceId": "inf-7"}, "r1"
+        )
+    ]
     inference.close()
 
 
@@ -260,3 +261,112 @@ def test_the_watchdog_fires_once_unless_cancelled():
     time.sleep(0.2)
     watchdog.cancel(kept)
     assert fired == ["kept"]
+
+
+def test_a_request_that_waits_out_its_timeout_in_the_queue_gets_timeout_and_is_never_invoked():
+    gate = threading.Event()
+    backend = FakeBackend(enforces_timeout=False, gate=gate)
+    inference, replies, _ = router(backend, MaxConcurrency=1, QueueSize=1, TimeoutSeconds=0.2)
+    inference.accept(request(RequestId="busy"))
+    inference.accept(request(RequestId="queued"))
+    first = replies.wait(1)
+    assert first[0] == {
+        "RequestId": "busy",
+        "Error": {"Code": "Timeout", "Message": "svc: the model did not return within 0.2 s"},
+    }
+    second = replies.wait(2)
+    assert second[1] == {
+        "RequestId": "queued",
+        "Error": {"Code": "Timeout", "Message": "svc: no worker was free within 0.2 s (MaxConcurrency 1)"},
+    }
+    gate.set()
+    time.sleep(0.1)
+    assert [call.request_id for call in backend.calls] == ["busy"]
+    assert len(replies.sent) == 2
+    inference.close()
+
+
+def test_async_on_a_service_without_async_input_s3_uri_is_a_validation_error():
+    backend = FakeBackend()
+    inference, replies, _ = router(backend, Backend="sagemaker", EndpointName="ep")
+    inference.accept(request(InvocationMode="Async"))
+    assert replies.sent == [
+        (
+            f"{PREFIX}me/1",
+            {
+                "RequestId": "r1",
+                "Error": {
+                    "Code": "ValidationError",
+                    "Message": "InvocationMode Async needs AsyncInputS3Uri, which service svc does not set",
+                },
+            },
+        )
+    ]
+    assert backend.calls == []
+    inference.close()
+
+
+def test_an_unusable_request_id_is_answered_when_the_reply_topic_is_usable():
+    with pytest.raises(ReplyableProblem) as raised:
+        parse_inference_request(request(RequestId=7), "new", PREFIX)
+    assert (raised.value.request_id, raised.value.reason) == ("new", "RequestId must be a string of at most 256 characters")
+
+
+def test_a_feedback_hand_off_that_fails_leaves_the_inference_reply_alone():
+    backend = FakeBackend()
+    config = parse_config(
+        {
+            "FeedbackConfigurationMap": FEEDBACK,
+            "InferenceServices": {"svc": {"Backend": "python", "Entrypoint": "m:f", "MLFeedbackConnectorConfigId": "Uncertain"}},
+        }
+    )
+    replies = Replies()
+
+    def broken_feedback(_request: Any) -> None:
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    inference = InferenceRouter(config, replies, broken_feedback, backend_for=lambda s, c: backend)
+    inference.accept(request())
+    time.sleep(0.2)
+    assert [m.get("Error") for m in replies.wait(1)] == [None]
+    assert len(replies.sent) == 1
+    inference.close()
+
+
+class ClosingBackend(FakeBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = threading.Event()
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_a_replaced_service_closes_its_backend_once_its_requests_are_done():
+    backends: list[ClosingBackend] = []
+
+    def backend_for(_service: Any, _config: Any) -> ClosingBackend:
+        backends.append(ClosingBackend())
+        return backends[-1]
+
+    def config(timeout: float) -> Any:
+        service = {"Backend": "python", "Entrypoint": "m:f", "TimeoutSeconds": timeout}
+        return parse_config({"FeedbackConfigurationMap": FEEDBACK, "InferenceServices": {"svc": service}})
+
+    inference = InferenceRouter(config(5), Replies(), None, backend_for=backend_for)
+    inference.update_config(config(6))
+    assert backends[0].closed.wait(5)
+    assert not backends[1].closed.is_set()
+    inference.close()
+    assert backends[1].closed.is_set()
+
+
+def test_a_failing_deadline_callback_does_not_stop_the_watchdog():
+    watchdog, fired = Watchdog(), threading.Event()
+
+    def broken() -> None:
+        raise ConnectionError("the IPC connection is closed")
+
+    watchdog.watch(0.01, broken)
+    watchdog.watch(0.05, fired.set)
+    assert fired.wait(2)

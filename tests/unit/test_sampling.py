@@ -27,6 +27,14 @@ def test_entropy_normalises_first():
     assert entropy([1, 0, 0]) == 0
 
 
+def test_entropy_of_values_near_the_float_limit_does_not_overflow():
+    assert math.isclose(entropy([1e308, 1e308]), math.log(2))
+    assert (
+        prediction_problem(Strategy(ENTROPY, threshold=0.5), [10**400, 1])
+        == "ModelPrediction[0] is not a finite number: " + repr(10**400)[:253] + "..."
+    )
+
+
 @pytest.mark.parametrize(
     ("strategy", "prediction", "uploads"),
     [
@@ -61,7 +69,7 @@ def test_no_strategy_uploads_everything():
         (LEAST_CONFIDENCE, [], "needs a non-empty ModelPrediction"),
         (LEAST_CONFIDENCE, {"cat": 0.9}, "needs ModelPrediction as a list"),
         (MARGIN, [1.0], "MARGIN needs at least 2 classes"),
-        (ENTROPY, [0.5, float("nan")], "ModelPrediction[1] is not finite"),
+        (ENTROPY, [0.5, float("nan")], "ModelPrediction[1] is not a finite number"),
         (ENTROPY, [0.5, -0.1], "ModelPrediction[1] is negative"),
         (ENTROPY, [0, 0], "does not sum to 0"),
         (LEAST_CONFIDENCE, [0.5, "high"], "ModelPrediction[1] is not a number"),

@@ -49,8 +49,13 @@ class ServiceConfig:
     feedback_config_id: str | None = None
     feedback_prediction_field: str | None = None
 
-    def supports(self, mode: str) -> bool:
-        return mode in MODES[self.backend]
+    def mode_problem(self, mode: str) -> str | None:
+        """Why this service cannot serve a request in `mode`, or None."""
+        if mode not in MODES[self.backend]:
+            return f"InvocationMode {mode} is not supported by the {self.backend} backend of service {self.name}"
+        if mode == messages.ASYNC and not self.settings.get("AsyncInputS3Uri"):
+            return f"InvocationMode Async needs AsyncInputS3Uri, which service {self.name} does not set"
+        return None
 
 
 def parse_service(name: str, body: Any, feedback_ids: set[str], problems: list[str]) -> ServiceConfig | None:

@@ -10,19 +10,19 @@ the feedback service, the request body as model input.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import messages
 from ..config import ComponentConfig
-from ..messages import InferenceRequest, ReplyableProblem, RequestProblem, parse_inference_request
+from ..inputs import InputRefused, read_input
+from ..messages import FeedbackRequest, InferenceRequest, ReplyableProblem, RequestProblem, parse_inference_request
 from .backend import Backend, BackendError, Invocation
 from .config import HTTP, PYTHON, SAGEMAKER, ServiceConfig
 from .watchdog import Watchdog
@@ -34,12 +34,31 @@ SAFETY_MARGIN_SECONDS = 30.0
 
 
 class _Reply:
-    """A request's answer, sent once: after a Timeout reply, a late result is dropped."""
+    """A request's answer, sent once: after a Timeout reply, a late result is dropped.
 
-    def __init__(self, publish: Publish, request: InferenceRequest) -> None:
+    Its deadline runs from admission: `TimeoutSeconds` bounds the wait for a
+    worker and the call together.
+    """
+
+    def __init__(self, publish: Publish, request: InferenceRequest, timeout: float) -> None:
         self._publish, self._request = publish, request
         self._lock = threading.Lock()
+        self.expires = time.monotonic() + timeout
+        self.started = False
         self.finished = False
+
+    def start(self) -> bool:
+        """A worker picks the request up; False when it already got its answer."""
+        with self._lock:
+            self.started = not self.finished
+            return self.started
+
+    def expire_waiting(self, message: str) -> None:
+        with self._lock:
+            if self.started or self.finished:
+                return
+            self.finished = True
+        self._publish(self._request.reply_topic, messages.reply_error(self._request.request_id, messages.TIMEOUT, message))
 
     def send(self, message: dict[str, Any], final: bool = True) -> bool:
         with self._lock:
@@ -74,7 +93,15 @@ class _Service:
     backend: Backend
     pool: ThreadPoolExecutor
     in_process: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _retire(service: _Service) -> None:
+    """Let a replaced service finish what it has, then release its backend's connections."""
+    service.pool.shutdown(wait=True)
+    try:
+        service.backend.close()
+    except Exception:
+        log.exception("closing the retired inference service %s failed", service.config.name)
 
 
 class InferenceRouter:
@@ -82,12 +109,15 @@ class InferenceRouter:
         self,
         config: ComponentConfig,
         publish: Publish,
-        feedback: Callable[[dict[str, Any]], object] | None = None,
+        feedback: Callable[[FeedbackRequest], object] | None = None,
         backend_for: Callable[[ServiceConfig, ComponentConfig], Backend] = default_backend,
     ) -> None:
         self._publish = publish
         self._feedback = feedback
         self._backend_for = backend_for
+        # Guards the service table and every service's in_process; held while submitting, so a
+        # pool is never shut down between choosing it and submitting to it.
+        self._lock = threading.Lock()
         self._services: dict[str, _Service] = {}
         self._watchdog = Watchdog()
         self._config = config
@@ -95,22 +125,21 @@ class InferenceRouter:
 
     def update_config(self, config: ComponentConfig) -> None:
         """Start new or changed services; a removed or replaced one finishes what it has."""
-        retired = []
         services = {}
+        current_services, same_endpoint = self._services, config.s3_endpoint_url == self._config.s3_endpoint_url
         for name, service in config.inference_services.items():
-            current = self._services.get(name)
-            if current is not None and current.config == service and config.s3_endpoint_url == self._config.s3_endpoint_url:
+            current = current_services.get(name)
+            if current is not None and current.config == service and same_endpoint:
                 services[name] = current
                 continue
-            if current is not None:
-                retired.append(current)
             pool = ThreadPoolExecutor(max_workers=service.max_concurrency, thread_name_prefix=f"inference-{name}")
             services[name] = _Service(service, self._backend_for(service, config), pool)
             log.info("inference service %s: %s backend, timeout %g s", name, service.backend, service.timeout)
-        retired += [s for name, s in self._services.items() if name not in services]
-        self._services, self._config = services, config
+        with self._lock:
+            retired = [s for name, s in self._services.items() if services.get(name) is not s]
+            self._services, self._config = services, config
         for service in retired:
-            service.pool.shutdown(wait=False)
+            threading.Thread(target=_retire, args=(service,), name=f"retire-{service.config.name}", daemon=True).start()
 
     # -- intake (IPC thread) -----------------------------------------------------------------
 
@@ -124,69 +153,73 @@ class InferenceRouter:
         except RequestProblem as problem:
             log.warning("[RequestId: %s] inference request dropped, no usable ReplyTopic: %s", problem.request_id, problem.reason)
             return
-        service = self._services.get(request.service_name)
-        if service is None:
-            known = ", ".join(sorted(self._services)) or "none configured"
-            self._reply_error(
-                request.reply_topic,
-                request.request_id,
-                messages.UNKNOWN_SERVICE,
-                f"No inference service named {request.service_name!r} (services: {known})",
-            )
-            return
-        limit = service.config.max_concurrency + service.config.queue_size
-        with service.lock:
-            admitted = service.in_process < limit
-            if admitted:
-                service.in_process += 1
-        if not admitted:
-            self._reply_error(
-                request.reply_topic,
-                request.request_id,
-                messages.THROTTLING,
-                f"Service {service.config.name} is busy: {limit} requests in process (MaxConcurrency {service.config.max_concurrency}, QueueSize {service.config.queue_size})",
-            )
-            return
-        service.pool.submit(self._run, service, request, config)
+        refusal = self._admit(request, config)
+        if refusal is not None:
+            self._reply_error(request.reply_topic, request.request_id, *refusal)
 
-    def _run(self, service: _Service, request: InferenceRequest, config: ComponentConfig) -> None:
+    def _admit(self, request: InferenceRequest, config: ComponentConfig) -> tuple[str, str] | None:
+        """Queue the request on its service; the error code and message when it cannot be."""
+        with self._lock:
+            service = self._services.get(request.service_name)
+            if service is None:
+                known = ", ".join(sorted(self._services)) or "none configured"
+                return messages.UNKNOWN_SERVICE, f"No inference service named {messages.shown(request.service_name)} (services: {known})"
+            settings = service.config
+            if settings.algo_type and request.algo_type and request.algo_type != settings.algo_type:
+                return (
+                    messages.VALIDATION_ERROR,
+                    f"AlgoType {messages.shown(request.algo_type)} does not match service {settings.name} ({settings.algo_type})",
+                )
+            problem = settings.mode_problem(request.invocation_mode or settings.invocation_mode)
+            if problem:
+                return messages.VALIDATION_ERROR, problem
+            limit = settings.max_concurrency + settings.queue_size
+            if service.in_process >= limit:
+                return (
+                    messages.THROTTLING,
+                    f"Service {settings.name} is busy: {limit} requests in process "
+                    f"(MaxConcurrency {settings.max_concurrency}, QueueSize {settings.queue_size})",
+                )
+            reply = _Reply(self._publish, request, settings.timeout)
+            try:
+                service.pool.submit(self._run, service, request, config, reply)
+            except RuntimeError:
+                return messages.SERVICE_UNAVAILABLE, "the component is stopping"
+            service.in_process += 1
+        waiting = f"{settings.name}: no worker was free within {settings.timeout:g} s (MaxConcurrency {settings.max_concurrency})"
+        self._watchdog.watch(settings.timeout, lambda: reply.expire_waiting(waiting))
+        return None
+
+    def _run(self, service: _Service, request: InferenceRequest, config: ComponentConfig, reply: _Reply) -> None:
         try:
-            self.process(service, request, config)
+            self.process(service, request, config, reply)
         except Exception as exc:
             log.exception("[RequestId: %s] inference failed unexpectedly", request.request_id)
-            _Reply(self._publish, request).fail(messages.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+            reply.fail(messages.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
         finally:
-            with service.lock:
+            with self._lock:
                 service.in_process -= 1
 
     # -- one request (service worker thread) -------------------------------------------------------
 
-    def process(self, service: _Service, request: InferenceRequest, config: ComponentConfig) -> None:
+    def process(self, service: _Service, request: InferenceRequest, config: ComponentConfig, reply: _Reply) -> None:
         settings = service.config
-        reply = _Reply(self._publish, request)
-        mode = request.invocation_mode or settings.invocation_mode
-        if settings.algo_type and request.algo_type and request.algo_type != settings.algo_type:
-            reply.fail(
-                messages.VALIDATION_ERROR, f"AlgoType {request.algo_type!r} does not match service {settings.name} ({settings.algo_type})"
-            )
+        if not reply.start():
+            log.warning("[RequestId: %s] %s: timed out waiting for a worker, not invoked", request.request_id, settings.name)
             return
-        if not settings.supports(mode):
-            reply.fail(
-                messages.VALIDATION_ERROR,
-                f"InvocationMode {mode} is not supported by the {settings.backend} backend of service {settings.name}",
-            )
-            return
+        remaining = reply.expires - time.monotonic()
         if service.backend.enforces_timeout:
-            deadline, message = (
-                settings.timeout + SAFETY_MARGIN_SECONDS,
-                f"{settings.name}: the backend did not answer within {settings.timeout + SAFETY_MARGIN_SECONDS:g} s",
-            )
+            limit = remaining + SAFETY_MARGIN_SECONDS
+            message = f"{settings.name}: the backend did not answer within {settings.timeout + SAFETY_MARGIN_SECONDS:g} s"
         else:
-            deadline, message = settings.timeout, f"{settings.name}: the model did not return within {settings.timeout:g} s"
-        token = self._watchdog.watch(deadline, lambda: reply.fail(messages.TIMEOUT, message))
+            limit, message = remaining, f"{settings.name}: the model did not return within {settings.timeout:g} s"
+        token = self._watchdog.watch(max(limit, 0.0), lambda: reply.fail(messages.TIMEOUT, message))
         try:
-            body = request.body if request.body is not None else _read_body(str(request.body_path), config)
+            body = (
+                request.body if request.body is not None else read_input("BodyPath", str(request.body_path), config.model_input_directories)
+            )
             call = Invocation(body, {**settings.defaults, **request.fields}, request.request_id)
+            mode = request.invocation_mode or settings.invocation_mode
             if mode == messages.ASYNC:
                 queued = service.backend.invoke_async(call)
                 reply.send(messages.reply_async(request.request_id, queued.inference_id, queued.output_location, queued.failure_location))
@@ -203,13 +236,13 @@ class InferenceRouter:
                     )
                 elif settings.feedback_config_id:
                     self._hand_to_feedback(settings, call, result.body)
+        except InputRefused as refused:
+            reply.fail(messages.VALIDATION_ERROR, str(refused))
         except BackendError as failure:
             log.warning("[RequestId: %s] %s: %s: %s", request.request_id, settings.name, failure.code, failure.message)
             reply.fail(failure.code, failure.message)
         finally:
             self._watchdog.cancel(token)
-            if not reply.finished:
-                log.error("[RequestId: %s] %s: no reply was sent", request.request_id, settings.name)
 
     def _stream(self, service: _Service, call: Invocation, request: InferenceRequest, reply: _Reply) -> None:
         sequence = 0
@@ -223,38 +256,34 @@ class InferenceRouter:
         reply.send(messages.reply_stream_done(request.request_id, content_type))
 
     def _hand_to_feedback(self, settings: ServiceConfig, call: Invocation, result: bytes) -> None:
-        """The result as a prediction for the feedback service, traceable to this inference."""
+        """The result as a prediction for the feedback service, traceable to this inference.
+
+        A problem here is logged, never turned into an inference error: the caller already has its answer.
+        """
+        if self._feedback is None or settings.feedback_config_id is None:
+            return
         try:
-            document = json.loads(result)
+            document = messages.strict_json(result)
             prediction = document[settings.feedback_prediction_field] if settings.feedback_prediction_field else document
+            if not isinstance(prediction, (list, dict)):
+                raise TypeError(f"the prediction is a {type(prediction).__name__}, not a list or an object")
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("[RequestId: %s] %s: result not handed to feedback, no prediction in it: %s", call.request_id, settings.name, exc)
             return
         metadata = {"RequestId": call.request_id, "InferenceService": settings.name}
         if "InferenceId" in call.fields:
             metadata["InferenceId"] = call.fields["InferenceId"]
-        if self._feedback is not None and settings.feedback_config_id:
-            self._feedback(messages.feedback_request(settings.feedback_config_id, call.body, prediction, metadata, call.request_id))
+        try:
+            self._feedback(FeedbackRequest(settings.feedback_config_id, call.body, None, prediction, metadata, call.request_id))
+        except Exception:
+            log.exception("[RequestId: %s] %s: handing the result to feedback failed", call.request_id, settings.name)
 
     def _reply_error(self, reply_topic: str, request_id: str, code: str, message: str) -> None:
         self._publish(reply_topic, messages.reply_error(request_id, code, message))
 
     def close(self) -> None:
-        for service in self._services.values():
+        with self._lock:
+            services, self._services = list(self._services.values()), {}
+        for service in services:
             service.pool.shutdown(wait=False)
             service.backend.close()
-
-
-def _read_body(path: str, config: ComponentConfig) -> bytes:
-    real = os.path.realpath(path)
-    allowed = [os.path.realpath(d) for d in config.model_input_directories]
-    if not any(os.path.commonpath([real, d]) == d for d in allowed):
-        raise BackendError(
-            messages.VALIDATION_ERROR,
-            f"BodyPath {path} is not under ModelInputDirectories ({', '.join(config.model_input_directories) or 'none configured'})",
-        )
-    try:
-        with open(real, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise BackendError(messages.VALIDATION_ERROR, f"BodyPath {path} cannot be read: {exc.strerror}") from None

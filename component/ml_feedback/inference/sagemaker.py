@@ -48,8 +48,10 @@ class SageMakerBackend:
         session = boto3.session.Session()
         self._client = session.client("sagemaker-runtime", config=config)
         self._s3: Any = None
-        self._s3_endpoint_url = s3_endpoint_url
-        self._session = session
+        if service.settings.get("AsyncInputS3Uri"):
+            # Made here, not on first use: boto3 sessions are not safe to share between worker threads.
+            options: dict[str, Any] = {"endpoint_url": s3_endpoint_url} if s3_endpoint_url else {}
+            self._s3 = session.client("s3", config=Config(user_agent=user_agent()), **options)
 
     def _params(self, call: Invocation, names: tuple[str, ...]) -> dict[str, Any]:
         return {"EndpointName": self._endpoint, **{name: call.fields[name] for name in names if name in call.fields}}
@@ -84,17 +86,12 @@ class SageMakerBackend:
         """Put the request body where the async endpoint reads it: AsyncInputS3Uri/<uuid>."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if self._s3 is None:
-            options: dict[str, Any] = {"endpoint_url": self._s3_endpoint_url} if self._s3_endpoint_url else {}
-            self._s3 = self._session.client("s3", **options)
         bucket, _, prefix = self._service.settings["AsyncInputS3Uri"][len("s3://") :].partition("/")
         key = f"{prefix.strip('/')}/{uuid.uuid4()}".lstrip("/")
         extra = {"ContentType": call.fields["ContentType"]} if "ContentType" in call.fields else {}
         try:
             self._s3.put_object(Bucket=bucket, Key=key, Body=call.body, **extra)
-        except ClientError as exc:
-            raise BackendError(messages.SERVICE_UNAVAILABLE, f"staging the async input at s3://{bucket}/{key} failed: {exc}") from exc
-        except BotoCoreError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise BackendError(messages.SERVICE_UNAVAILABLE, f"staging the async input at s3://{bucket}/{key} failed: {exc}") from exc
         return f"s3://{bucket}/{key}"
 

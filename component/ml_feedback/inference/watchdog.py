@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+log = logging.getLogger("ml_feedback.inference")
 
 
 class Watchdog:
@@ -48,4 +51,7 @@ class Watchdog:
                     continue
                 heapq.heappop(self._heap)
                 on_expiry = self._live.pop(token)
-            on_expiry()
+            try:
+                on_expiry()
+            except Exception:  # one failed reply must not stop every later deadline
+                log.exception("a deadline callback failed")
