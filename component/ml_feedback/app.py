@@ -23,12 +23,12 @@ class IpcOutbox:
         self._bus, self._config = bus, config
 
     def status(self, message: dict[str, Any]) -> None:
-        topic = self._config().topics.status
-        self._bus.publish_iot_core(topic, message)
-        self._bus.publish_local(topic, message)
+        self._both(self._config().topics.status, message)
 
     def prediction(self, message: dict[str, Any]) -> None:
-        topic = self._config().topics.prediction
+        self._both(self._config().topics.prediction, message)
+
+    def _both(self, topic: str, message: dict[str, Any]) -> None:
         self._bus.publish_iot_core(topic, message)
         self._bus.publish_local(topic, message)
 

@@ -12,8 +12,8 @@ run with, and does the least work that gets there:
    `MLFEEDBACK_WHEELHOUSE` (offline) when set, else from the package index.
 
 Everything goes into the work folder: artifact folders are read-only, and no
-root access is needed. The runtime dependencies are read from the artifact's
-own pyproject.toml, their single definition. Standard library only: this runs
+root access is needed. The versions of the device's packages (DEVICE_PACKAGES)
+are read from the artifact's own pyproject.toml, their single definition. Standard library only: this runs
 before the dependencies exist.
 """
 
@@ -34,17 +34,25 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE_VARIABLE = "MLFEEDBACK_WHEELHOUSE"
 
 
+# What the component and the SDK import on a device; the rest of `dependencies` serves the local tooling.
+DEVICE_PACKAGES = ("awsiotsdk", "awscrt", "boto3")
+DEVICE_IMPORTS = "import awsiot.greengrasscoreipc.clientv2, awscrt, boto3"
+
+
 def requirements(pyproject: Path) -> list[str]:
-    """The `dependencies = [...]` list of pyproject.toml (read without tomllib, for Python 3.10)."""
+    """The device's entries of pyproject.toml's `dependencies = [...]` (read without tomllib, for Python 3.10)."""
     text = pyproject.read_text(encoding="utf-8")
     block = re.search(r"^dependencies\s*=\s*\[(.*?)\]", text, re.MULTILINE | re.DOTALL)
     if block is None:
         raise SystemExit(f"no dependencies list in {pyproject}")
-    return re.findall(r"\"([^\"]+)\"", block.group(1))
+    listed = re.findall(r"\"([^\"]+)\"", block.group(1))
+    return [entry for entry in listed if re.split(r"[\s<>=!~;\[]", entry, maxsplit=1)[0].lower() in DEVICE_PACKAGES]
 
 
 def _version_key(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", text.split("+")[0])[:4])
+    """The release numbers of a version: 2.0.0rc1 and 2.0.0+local are (2, 0, 0)."""
+    release = re.match(r"\d+(\.\d+)*", text.strip())
+    return tuple(int(part) for part in release.group(0).split(".")[:4]) if release else ()
 
 
 def unmet(requirement: str) -> str | None:
@@ -77,6 +85,13 @@ def unmet(requirement: str) -> str | None:
 def fingerprint(wanted: list[str]) -> str:
     source = json.dumps([wanted, sys.version, sys.executable, os.environ.get(WHEELHOUSE_VARIABLE, "")])
     return hashlib.sha256(source.encode()).hexdigest()
+
+
+def _imports_work(python: str) -> bool:
+    """Checked on every Install: a package removed since the last one would otherwise go unnoticed."""
+    if not python or not Path(python).exists():
+        return False
+    return subprocess.run([python, "-c", DEVICE_IMPORTS], capture_output=True).returncode == 0
 
 
 def write_wrapper(work: Path, python: str) -> Path:
@@ -120,7 +135,7 @@ def main(argv: list[str]) -> int:
         state = json.loads(state_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         state = {}
-    if state.get("fingerprint") == current and Path(state.get("python", "")).exists() and (work / "python").exists():
+    if state.get("fingerprint") == current and (work / "python").exists() and _imports_work(state.get("python", "")):
         print(f"environment up to date: {state['python']}", flush=True)
         return 0
     missing = [reason for reason in map(unmet, wanted) if reason]

@@ -40,6 +40,9 @@ class BackendError(Exception):
 
 
 class Backend(Protocol):
+    """The router calls invoke_async / invoke_stream only where ServiceConfig.mode_problem allows the mode;
+    backends without those modes still define them, raising ValidationError, as a second line."""
+
     # False when nothing in the backend itself bounds a call (a Python model): the router then answers Timeout.
     enforces_timeout: bool
 

@@ -1,7 +1,8 @@
 """The `http` backend: a local model server speaking the SageMaker container contract.
 
 `POST {Url}/invocations` with the body, `Content-Type`, `Accept` and
-`X-Amzn-SageMaker-Custom-Attributes`; `GET {Url}/ping` for health.
+`X-Amzn-SageMaker-Custom-Attributes`. The contract's `GET /ping` is not
+used: a server that is down answers each request with ServiceUnavailable.
 """
 
 from __future__ import annotations
@@ -24,13 +25,6 @@ class ModelServerBackend:
     def __init__(self, service: ServiceConfig) -> None:
         self._service = service
         self._url = str(service.settings["Url"]).rstrip("/")
-
-    def ping(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self._url}/ping", timeout=5) as response:
-                return bool(response.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
 
     def invoke(self, call: Invocation) -> RealTimeResult:
         headers = {"Content-Type": call.fields.get("ContentType", "application/octet-stream")}
