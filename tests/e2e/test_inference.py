@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import tempfile
 import time
 import uuid
@@ -237,6 +238,21 @@ def test_a_model_server_that_is_down_or_failing(stack):
     assert down["Error"]["Message"].startswith("the model server at http://127.0.0.1:") and "Connection refused" in down["Error"]["Message"]
     (failing,) = stack.call({"ServiceName": "container", "Body": base64.b64encode(b"fail").decode()})
     assert failing["Error"] == {"Code": "ModelError", "Message": "the model server answered 500: model exploded"}
+
+
+def test_each_model_server_gets_one_ping_when_its_service_starts_and_the_log_says_how_it_went(stack):
+    log = stack.observer.wait(
+        lambda: text if "inference service down: the model server" in (text := stack.nucleus.log(COMPONENT)) else None,
+        what="the readiness lines in the component log",
+    )
+    assert [(r["method"], r["path"]) for r in stack.model_server.received if r["method"] == "GET"] == [("GET", "/ping")]
+    assert f"inference service container: the model server at {stack.model_server.url} is ready (GET /ping answered 200)" in log
+    down = next(line for line in log.splitlines() if "inference service down: the model server" in line)
+    assert re.search(
+        r"WARNING ml_feedback.inference: inference service down: the model server at http://127\.0\.0\.1:\d+ does not answer GET /ping "
+        r"\(\[Errno 111\] Connection refused\); requests get ServiceUnavailable until it does",
+        down,
+    ), down
 
 
 def test_a_busy_service_answers_throttling_at_once(stack):

@@ -127,12 +127,14 @@ class _ModelServerHandler(BaseHTTPRequestHandler):
         return None
 
     def do_GET(self) -> None:
+        owner: ModelServer = self.server.owner  # type: ignore[attr-defined]
+        owner.received.append({"method": "GET", "path": self.path})
         self._send(200 if self.path == "/ping" else 404, b"", "text/plain")
 
     def do_POST(self) -> None:
         owner: ModelServer = self.server.owner  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        owner.received.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
+        owner.received.append({"method": "POST", "path": self.path, "headers": dict(self.headers.items()), "body": body})
         if self.path != "/invocations":
             self._send(404, b"no such path", "text/plain")
         elif body == b"fail":

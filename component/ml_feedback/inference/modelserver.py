@@ -1,13 +1,16 @@
 """The `http` backend: a local model server speaking the SageMaker container contract.
 
 `POST {Url}/invocations` with the body, `Content-Type`, `Accept` and
-`X-Amzn-SageMaker-Custom-Attributes`. The contract's `GET /ping` is not
-used: a server that is down answers each request with ServiceUnavailable.
+`X-Amzn-SageMaker-Custom-Attributes`. `GET {Url}/ping` once when the service
+starts, in the background, so the log tells at once whether its model server
+is up; requests are sent either way (a server that starts later is used).
 """
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -17,6 +20,8 @@ from .backend import AsyncResult, BackendError, Invocation, RealTimeResult
 from .config import ServiceConfig
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+PING_TIMEOUT_SECONDS = 5.0
+log = logging.getLogger("ml_feedback.inference")
 
 
 class ModelServerBackend:
@@ -25,6 +30,23 @@ class ModelServerBackend:
     def __init__(self, service: ServiceConfig) -> None:
         self._service = service
         self._url = str(service.settings["Url"]).rstrip("/")
+        threading.Thread(target=self._report_readiness, name=f"ping-{service.name}", daemon=True).start()
+
+    def _report_readiness(self) -> None:
+        name, url = self._service.name, self._url
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=PING_TIMEOUT_SECONDS) as response:
+                log.info("inference service %s: the model server at %s is ready (GET /ping answered %d)", name, url, response.status)
+        except urllib.error.HTTPError as error:
+            log.warning("inference service %s: the model server at %s is not ready (GET /ping answered %d)", name, url, error.code)
+        except (OSError, urllib.error.URLError) as error:
+            reason = getattr(error, "reason", error)
+            log.warning(
+                "inference service %s: the model server at %s does not answer GET /ping (%s); requests get ServiceUnavailable until it does",
+                name,
+                url,
+                reason,
+            )
 
     def invoke(self, call: Invocation) -> RealTimeResult:
         headers = {"Content-Type": call.fields.get("ContentType", "application/octet-stream")}
