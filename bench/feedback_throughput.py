@@ -6,12 +6,14 @@ The measured path is the whole loop: a client component sends each request
 with the v1 SDK -> IPC -> community.greengrass.MLFeedback -> S3 (moto, in its
 own process) -> status, prediction and metrics messages; every sample is used
 (no sampling strategy) and a batch ends when its last `success` status
-arrives. The baseline is boto3 `put_object` of the same objects (same size,
-metadata, new keys) to the same server from as many threads as the component
-has upload workers. Both are warmed up first (moto and boto3 get faster over
-their first few hundred requests), then measured in alternating rounds, since
-a shared machine drifts; the median ratio is the result. Also printed: the
-component's peak RSS.
+arrives. The baselines put the same objects (same size, metadata, new keys)
+to the same server from as many threads as the component has upload workers:
+boto3 `put_object` with a default client (the ratio of the acceptance test),
+and the component's own S3Uploader called directly (its botocore settings: no
+optional CRC32), which isolates what IPC and the messages cost. All are warmed
+up first (moto and boto3 get faster over their first few hundred requests),
+then measured in alternating rounds, since a shared machine drifts; the
+median ratios are the result. Also printed: the component's peak RSS.
 """
 
 from __future__ import annotations
@@ -85,21 +87,32 @@ def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
     )
 
 
-def direct_puts(endpoint: str, count: int, size: int) -> float:
-    """Objects/s of boto3 put_object from WORKERS threads, like the component's upload pool; new keys, as the component writes."""
-    client = s3_client(endpoint)
+def direct_puts(endpoint: str, count: int, size: int, same_settings: bool = False) -> float:
+    """Objects/s of put_object from WORKERS threads, like the component's upload pool; new keys, as the component writes.
+
+    `same_settings`: through the component's own S3Uploader (its botocore settings) instead of a default boto3 client.
+    """
     body = os.urandom(size)
     metadata = {"n": "0", "publish-ts": "2026-01-01 00:00:00.000000"}
+    if same_settings:
+        from ml_feedback.uploader import S3Uploader
+
+        uploader = S3Uploader(endpoint, max_connections=WORKERS + 2)
+
+        def put(_n: int) -> object:
+            return uploader.put(BUCKET, f"{uuid.uuid4()}", body, "application/octet-stream", metadata)
+
+    else:
+        client = s3_client(endpoint)
+
+        def put(_n: int) -> object:
+            return client.put_object(
+                Bucket=BUCKET, Key=f"{uuid.uuid4()}", Body=body, ContentType="application/octet-stream", Metadata=metadata
+            )
+
     started = time.perf_counter()
     with ThreadPoolExecutor(WORKERS) as pool:
-        list(
-            pool.map(
-                lambda n: client.put_object(
-                    Bucket=BUCKET, Key=f"{uuid.uuid4()}", Body=body, ContentType="application/octet-stream", Metadata=metadata
-                ),
-                range(count),
-            )
-        )
+        list(pool.map(put, range(count)))
     return count / (time.perf_counter() - started)
 
 
@@ -169,6 +182,7 @@ async def alternating_rounds(folder: Path, endpoint: str, rounds: int, count: in
     }
     work = folder / "root" / "work" / CLIENT
     direct: list[float] = []
+    same: list[float] = []
     component: list[float] = []
     try:
         first = nucleus.deployments.submit(
@@ -195,6 +209,7 @@ async def alternating_rounds(folder: Path, endpoint: str, rounds: int, count: in
             await asyncio.sleep(0.01)
         for batch in range(rounds):
             direct.append(await asyncio.to_thread(direct_puts, endpoint, count, size))
+            same.append(await asyncio.to_thread(direct_puts, endpoint, count, size, True))
             with lock:
                 successes.clear()
             (work / f"go-{batch}").touch()
@@ -208,7 +223,7 @@ async def alternating_rounds(folder: Path, endpoint: str, rounds: int, count: in
         await nucleus.stop()
     if failures:
         raise SystemExit(f"{len(failures)} requests failed, e.g. {failures[0]}")
-    return {"direct": direct, "component": component, "rss_mib": rss}
+    return {"direct": direct, "same": same, "component": component, "rss_mib": rss}
 
 
 def main() -> None:
@@ -217,6 +232,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=10 * 1024)
     args = parser.parse_args()
+    os.environ.update(CREDENTIALS)  # for the S3Uploader baseline, which finds credentials as the component does
     moto, endpoint = start_moto()
     try:
         s3_client(endpoint).create_bucket(Bucket=BUCKET)
@@ -225,14 +241,17 @@ def main() -> None:
     finally:
         moto.terminate()
         moto.wait(10)
-    direct, component = result["direct"], result["component"]
+    direct, same, component = result["direct"], result["same"], result["component"]
     ratios = [c / d for c, d in zip(component, direct, strict=True)]  # type: ignore[arg-type]
+    same_ratios = [c / d for c, d in zip(component, same, strict=True)]  # type: ignore[arg-type]
     print(f"{args.count} samples of {args.size} bytes per round, all uploaded, to one moto S3 server (own process), {os.cpu_count()} cores")
-    for batch, (d, c, r) in enumerate(zip(direct, component, ratios, strict=True)):  # type: ignore[arg-type]
+    for batch, (d, u, c) in enumerate(zip(direct, same, component, strict=True)):  # type: ignore[arg-type]
         print(
-            f"round {batch + 1}: direct boto3 put_object ({WORKERS} threads) {d:7.1f} obj/s   client -> IPC -> component -> S3 -> status {c:7.1f} requests/s   ratio {r:.3f}"
+            f"round {batch + 1}: direct boto3 put_object {d:6.1f} obj/s | direct with the component's S3 client {u:6.1f} obj/s | "
+            f"client -> IPC -> component -> S3 -> status {c:6.1f} requests/s | ratios {c / d:.3f} / {c / u:.3f}"
         )
-    print(f"median ratio component / direct boto3: {statistics.median(ratios):.3f}")
+    print(f"median ratio component / direct boto3 put_object ({WORKERS} threads, boto3 defaults): {statistics.median(ratios):.3f}")
+    print(f"median ratio component / direct puts with the component's own S3 client settings: {statistics.median(same_ratios):.3f}")
     print(f"component peak RSS: {result['rss_mib']:.1f} MiB")
 
 

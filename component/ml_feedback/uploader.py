@@ -43,16 +43,22 @@ class S3Uploader:
         import boto3
         from botocore.config import Config
 
+        options: dict[str, Any] = {}
+        if "request_checksum_calculation" in Config.OPTION_DEFAULTS:
+            # botocore >= 1.36 adds a CRC32 of every body unless told otherwise; v1 sent none, TLS already
+            # protects the body on its way to S3, and on a device the checksum costs a quarter of an upload's CPU.
+            options["request_checksum_calculation"] = "when_required"
         config = Config(
             retries={"mode": "standard", "max_attempts": UPLOAD_RETRY_ATTEMPTS},
             max_pool_connections=max_connections,
             user_agent=user_agent(),
             parameter_validation=False,  # every parameter is built here from a validated configuration
+            **options,
         )
-        options: dict[str, Any] = {"config": config}
+        client_options: dict[str, Any] = {"config": config}
         if endpoint_url:
-            options["endpoint_url"] = endpoint_url
-        self._client = boto3.session.Session().client("s3", **options)
+            client_options["endpoint_url"] = endpoint_url
+        self._client = boto3.session.Session().client("s3", **client_options)
         self.endpoint_url = self._client.meta.endpoint_url
 
     def put(self, bucket: str, key: str, body: bytes | BinaryIO, content_type: str, metadata: dict[str, str]) -> dict[str, Any]:

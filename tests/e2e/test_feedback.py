@@ -64,6 +64,7 @@ def test_an_uploaded_sample_lands_with_key_type_metadata_and_v1_messages(stack):
     assert re.fullmatch(rf"DeviceA/line-3/{UUID}\.json", key)
     assert s3_response["bucket"] == "fb-everything"
     assert s3_response["ETag"].startswith('"') and s3_response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert not [field for field in s3_response if field.startswith("Checksum")], "like v1, no optional checksum is sent or echoed"
 
     stored = stack.s3.get_object(Bucket="fb-everything", Key=key)
     assert stored["Body"].read() == payload
