@@ -185,9 +185,11 @@ class InferenceRouter:
                 service.pool.submit(self._run, service, request, config, reply)
             except RuntimeError:
                 return messages.SERVICE_UNAVAILABLE, "the component is stopping"
+            queued = service.in_process >= settings.max_concurrency
             service.in_process += 1
-        waiting = f"{settings.name}: no worker was free within {settings.timeout:g} s (MaxConcurrency {settings.max_concurrency})"
-        self._watchdog.watch(settings.timeout, lambda: reply.expire_waiting(waiting))
+        if queued:
+            waiting = f"{settings.name}: no worker was free within {settings.timeout:g} s (MaxConcurrency {settings.max_concurrency})"
+            self._watchdog.watch(settings.timeout, lambda: reply.expire_waiting(waiting))
         return None
 
     def _run(self, service: _Service, request: InferenceRequest, config: ComponentConfig, reply: _Reply) -> None:

@@ -25,11 +25,13 @@ class Watchdog:
         token = next(self._numbers)
         with self._condition:
             self._live[token] = on_expiry
-            heapq.heappush(self._heap, (time.monotonic() + seconds, token))
+            entry = (time.monotonic() + seconds, token)
+            heapq.heappush(self._heap, entry)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="inference-watchdog", daemon=True)
                 self._thread.start()
-            self._condition.notify()
+            if self._heap[0] is entry:  # woken only when it must wait less: a thread switch per request costs
+                self._condition.notify()
         return token
 
     def cancel(self, token: int) -> None:
