@@ -26,6 +26,8 @@ from .sampling import prediction_problem, should_upload
 from .uploader import UploadError
 
 log = logging.getLogger("ml_feedback.feedback")
+# A request as it arrives over IPC (JSON text or bytes, or a JsonMessage's dict), or one the inference service made.
+Incoming = bytes | str | dict[str, Any] | FeedbackRequest
 
 
 class Uploader(Protocol):
@@ -87,7 +89,7 @@ class FeedbackService:
 
     # -- intake (IPC thread) ------------------------------------------------------------------
 
-    def accept(self, raw: bytes | str | dict[str, Any] | FeedbackRequest) -> bool:
+    def accept(self, raw: Incoming) -> bool:
         """Take a request, or refuse it with Queue.Full when RequestLimit are already in process."""
         with self._lock:
             config = self._config
@@ -108,7 +110,7 @@ class FeedbackService:
             return False
         return True
 
-    def _run(self, raw: bytes | str | dict[str, Any] | FeedbackRequest, config: ComponentConfig, uploader: Uploader) -> None:
+    def _run(self, raw: Incoming, config: ComponentConfig, uploader: Uploader) -> None:
         new_id = self._new_id()
         try:
             self.process(raw, config, uploader, new_id)
@@ -138,7 +140,7 @@ class FeedbackService:
 
     def process(
         self,
-        raw: bytes | str | dict[str, Any] | FeedbackRequest,
+        raw: Incoming,
         config: ComponentConfig,
         uploader: Uploader,
         new_id: str | None = None,
@@ -215,5 +217,5 @@ class FeedbackService:
             raise RequestProblem(messages.INVALID_MODEL_INPUT, str(refused), request.request_id) from None
 
 
-def _request_id_of(raw: bytes | str | dict[str, Any] | FeedbackRequest) -> str | None:
+def _request_id_of(raw: Incoming) -> str | None:
     return raw.request_id if isinstance(raw, FeedbackRequest) else messages.request_id_of(raw)

@@ -224,12 +224,10 @@ def parse_feedback_request(raw: bytes | str | dict[str, Any], new_id: str) -> Fe
     prediction = document["ModelPrediction"]
     if not isinstance(prediction, (list, dict)):
         raise RequestProblem(INVALID_MODEL_PREDICTION, "ModelPrediction must be a list or an object", request_id)
-    where = non_finite(prediction, "ModelPrediction")
-    if where:
-        raise RequestProblem(INVALID_MODEL_PREDICTION, f"{where} is not a finite number (JSON has no NaN or Infinity)", request_id)
-    where = non_finite(metadata, "Metadata")
-    if where:
-        raise RequestProblem(INVALID_REQUEST, f"{where} is not a finite number (JSON has no NaN or Infinity)", request_id)
+    for code, value, name in ((INVALID_MODEL_PREDICTION, prediction, "ModelPrediction"), (INVALID_REQUEST, metadata, "Metadata")):
+        where = non_finite(value, name)
+        if where:
+            raise RequestProblem(code, f"{where} is not a finite number (JSON has no NaN or Infinity)", request_id)
     return FeedbackRequest(config_id, decoded, path, prediction, metadata, request_id)
 
 

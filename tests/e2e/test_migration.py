@@ -8,6 +8,7 @@ import re
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from support.cli import run_cli
 from support.feedback import COMPONENT, REPO, S3Server, add_component
@@ -17,12 +18,18 @@ from support.seeds import SEED_MAP_STRING
 EXAMPLE = REPO / "examples" / "feedback-client"
 
 
+def s3_with_the_seed_buckets() -> tuple[S3Server, Any]:
+    """A local S3 server holding the two buckets of seed 001's FeedbackConfigurationMap."""
+    server = S3Server()
+    s3 = server.client()
+    for bucket in ("my-aws-bucket-random-sampling", "my-aws-bucket-least-confidence-sampling"):
+        s3.create_bucket(Bucket=bucket)
+    return server, s3
+
+
 def test_v1_configuration_and_v1_lambda_code_work_unchanged(short_tmp):
-    s3_server = S3Server()
+    s3_server, s3 = s3_with_the_seed_buckets()
     try:
-        s3 = s3_server.client()
-        for bucket in ("my-aws-bucket-random-sampling", "my-aws-bucket-least-confidence-sampling"):
-            s3.create_bucket(Bucket=bucket)
         project = Project(short_tmp / "project")
         add_component(project)
         shutil.copytree(EXAMPLE / "recipes", project.recipes, dirs_exist_ok=True)
@@ -80,11 +87,8 @@ def test_convert_v1_output_gives_the_uploads_the_v1_map_describes(short_tmp):
     result = run_cli("convert-v1", str(definition), "-o", str(converted))
     assert result.returncode == 0, result.stderr
 
-    s3_server = S3Server()
+    s3_server, s3 = s3_with_the_seed_buckets()
     try:
-        s3 = s3_server.client()
-        for bucket in ("my-aws-bucket-random-sampling", "my-aws-bucket-least-confidence-sampling"):
-            s3.create_bucket(Bucket=bucket)
         project = Project(short_tmp / "project")
         add_component(project)
         add_observer(project)

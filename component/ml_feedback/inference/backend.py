@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..messages import VALIDATION_ERROR
+
 
 @dataclass(frozen=True)
 class Invocation:
@@ -40,8 +42,7 @@ class BackendError(Exception):
 
 
 class Backend(Protocol):
-    """The router calls invoke_async / invoke_stream only where ServiceConfig.mode_problem allows the mode;
-    backends without those modes still define them, raising ValidationError, as a second line."""
+    """The router calls invoke_async / invoke_stream only where ServiceConfig.mode_problem allows the mode."""
 
     # False when nothing in the backend itself bounds a call (a Python model): the router then answers Timeout.
     enforces_timeout: bool
@@ -50,3 +51,16 @@ class Backend(Protocol):
     def invoke_async(self, call: Invocation) -> AsyncResult: ...
     def invoke_stream(self, call: Invocation, on_part: Callable[[bytes], None]) -> str | None: ...
     def close(self) -> None: ...
+
+
+class RealTimeOnly:
+    """Async and Stream for a backend that has neither (the router checks first; this is the second line)."""
+
+    def invoke_async(self, call: Invocation) -> AsyncResult:
+        raise BackendError(VALIDATION_ERROR, "InvocationMode Async needs the sagemaker backend")
+
+    def invoke_stream(self, call: Invocation, on_part: Callable[[bytes], None]) -> str | None:
+        raise BackendError(VALIDATION_ERROR, "InvocationMode Stream needs the sagemaker backend")
+
+    def close(self) -> None:
+        return None

@@ -13,10 +13,9 @@ import socket
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 
 from .. import messages
-from .backend import AsyncResult, BackendError, Invocation, RealTimeResult
+from .backend import BackendError, Invocation, RealTimeOnly, RealTimeResult
 from .config import ServiceConfig
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
@@ -24,7 +23,7 @@ PING_TIMEOUT_SECONDS = 5.0
 log = logging.getLogger("ml_feedback.inference")
 
 
-class ModelServerBackend:
+class ModelServerBackend(RealTimeOnly):
     enforces_timeout = True  # the socket timeout
 
     def __init__(self, service: ServiceConfig) -> None:
@@ -73,12 +72,3 @@ class ModelServerBackend:
             raise BackendError(messages.SERVICE_UNAVAILABLE, f"the model server at {self._url} is not reachable: {error.reason}") from error
         except OSError as error:
             raise BackendError(messages.SERVICE_UNAVAILABLE, f"the model server at {self._url} is not reachable: {error}") from error
-
-    def invoke_async(self, call: Invocation) -> AsyncResult:
-        raise BackendError(messages.VALIDATION_ERROR, "InvocationMode Async needs the sagemaker backend")
-
-    def invoke_stream(self, call: Invocation, on_part: Callable[[bytes], None]) -> str | None:
-        raise BackendError(messages.VALIDATION_ERROR, "InvocationMode Stream needs the sagemaker backend")
-
-    def close(self) -> None:
-        return None

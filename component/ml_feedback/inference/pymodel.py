@@ -15,13 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import messages
-from .backend import AsyncResult, BackendError, Invocation, RealTimeResult
+from .backend import BackendError, Invocation, RealTimeOnly, RealTimeResult
 from .config import ServiceConfig
 
 _path_lock = threading.Lock()
 
 
-class PythonBackend:
+class PythonBackend(RealTimeOnly):
     enforces_timeout = False
 
     def __init__(self, service: ServiceConfig) -> None:
@@ -53,15 +53,6 @@ class PythonBackend:
             raise BackendError(messages.MODEL_ERROR, f"{type(exc).__name__}: {exc}") from exc
         body, content_type = (result, call.fields.get("Accept")) if isinstance(result, (bytes, bytearray)) else _pair(result)
         return RealTimeResult(bytes(body), content_type)
-
-    def invoke_async(self, call: Invocation) -> AsyncResult:
-        raise BackendError(messages.VALIDATION_ERROR, "InvocationMode Async needs the sagemaker backend")
-
-    def invoke_stream(self, call: Invocation, on_part: Callable[[bytes], None]) -> str | None:
-        raise BackendError(messages.VALIDATION_ERROR, "InvocationMode Stream needs the sagemaker backend")
-
-    def close(self) -> None:
-        return None
 
 
 def _pair(result: Any) -> tuple[bytes, str | None]:
