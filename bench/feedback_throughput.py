@@ -158,6 +158,53 @@ def project(folder: Path, rounds: int, count: int, size: int) -> tuple[Path, Pat
     return recipes, artifacts
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live descendants (a recipe step may run under a shell)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:
+            total += (int(stats[current][11]) + int(stats[current][12])) / tick
+        todo.extend(children.get(current, []))
+    return total
+
+
+class CpuMeter:
+    """CPU ms per request of each process in the loop, summed over the rounds it measures."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids, self.spent, self.requests = pids, dict.fromkeys(pids, 0.0), 0
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: (time.process_time() if pid == os.getpid() else cpu_seconds(pid)) for name, pid in self.pids.items()}
+
+    def begin(self) -> None:
+        self._start = self._now()
+
+    def end(self, requests: int, reported: dict[str, float] | None = None) -> None:
+        """`reported`: CPU seconds a process measured itself (one that may exit before it is read here)."""
+        for name, value in self._now().items():
+            self.spent[name] += value - self._start[name]
+        for name, value in (reported or {}).items():
+            self.spent[name] = self.spent.get(name, 0.0) + value
+        self.requests += requests
+
+    def per_request_ms(self) -> dict[str, float]:
+        return {name: 1000 * spent / max(1, self.requests) for name, spent in self.spent.items()}
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -165,7 +212,7 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def alternating_rounds(folder: Path, endpoint: str, rounds: int, count: int, size: int) -> dict[str, object]:
+async def alternating_rounds(folder: Path, endpoint: str, s3_pid: int, rounds: int, count: int, size: int) -> dict[str, object]:
     """Per round: direct boto3 puts, then one batch through the component (kept running and warm)."""
     from awsiot.greengrasscoreipc import connect
     from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
@@ -207,23 +254,36 @@ async def alternating_rounds(folder: Path, endpoint: str, rounds: int, count: in
         nucleus.deployments.submit(DeploymentRequest(None, None, {CLIENT: "1.0.0"}))
         while len(successes) + len(failures) < WARMUP:
             await asyncio.sleep(0.01)
+        direct_cpu = CpuMeter({"S3 server": s3_pid, "boto3 threads (bench process)": os.getpid()})
+        loop_cpu = CpuMeter(
+            {
+                "S3 server": s3_pid,
+                "component": nucleus.components[COMPONENT].runner.pids()[0],
+                "emulator + status observer (bench process)": os.getpid(),
+            }
+        )
         for batch in range(rounds):
+            direct_cpu.begin()
             direct.append(await asyncio.to_thread(direct_puts, endpoint, count, size))
+            direct_cpu.end(count)
             same.append(await asyncio.to_thread(direct_puts, endpoint, count, size, True))
             with lock:
                 successes.clear()
+            loop_cpu.begin()
             (work / f"go-{batch}").touch()
             while len(successes) + len(failures) < count or not (work / f"round-{batch}.json").exists():
                 await asyncio.sleep(0.02)
-            started = json.loads((work / f"round-{batch}.json").read_text())["started"]
-            component.append(count / (max(successes) - started))
+            client = json.loads((work / f"round-{batch}.json").read_text())
+            loop_cpu.end(count, {"client": client["cpu"]})
+            component.append(count / (max(successes) - client["started"]))
         rss = peak_rss_mib(nucleus.components[COMPONENT].runner.pids()[0])
         observer.close()
     finally:
         await nucleus.stop()
     if failures:
         raise SystemExit(f"{len(failures)} requests failed, e.g. {failures[0]}")
-    return {"direct": direct, "same": same, "component": component, "rss_mib": rss}
+    cpu = {"direct boto3 put_object": direct_cpu.per_request_ms(), "client -> IPC -> component -> S3": loop_cpu.per_request_ms()}
+    return {"direct": direct, "same": same, "component": component, "rss_mib": rss, "cpu": cpu}
 
 
 def main() -> None:
@@ -237,7 +297,7 @@ def main() -> None:
     try:
         s3_client(endpoint).create_bucket(Bucket=BUCKET)
         with tempfile.TemporaryDirectory(prefix="ggf") as folder:
-            result = asyncio.run(alternating_rounds(Path(folder), endpoint, args.rounds, args.count, args.size))
+            result = asyncio.run(alternating_rounds(Path(folder), endpoint, moto.pid, args.rounds, args.count, args.size))
     finally:
         moto.terminate()
         moto.wait(10)
@@ -253,6 +313,9 @@ def main() -> None:
     print(f"median ratio component / direct boto3 put_object ({WORKERS} threads, boto3 defaults): {statistics.median(ratios):.3f}")
     print(f"median ratio component / direct puts with the component's own S3 client settings: {statistics.median(same_ratios):.3f}")
     print(f"component peak RSS: {result['rss_mib']:.1f} MiB")
+    for path, processes in result["cpu"].items():  # type: ignore[attr-defined]
+        shares = ", ".join(f"{name} {ms:.2f}" for name, ms in processes.items())
+        print(f"CPU ms per request, {path}: {shares}; total {sum(processes.values()):.2f}")
 
 
 if __name__ == "__main__":

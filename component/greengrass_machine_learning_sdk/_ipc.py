@@ -17,7 +17,15 @@ def ipc_client() -> Any:
     global _client
     with _lock:
         if _client is None:
+            from awsiot.eventstreamrpc import LifecycleHandler
+            from awsiot.greengrasscoreipc import connect
             from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
-            _client = GreengrassCoreIPCClientV2(executor=None)
+            from ml_feedback.threadstate import keep_thread_state
+
+            class KeepThreadState(LifecycleHandler):
+                def on_connect(self) -> None:
+                    keep_thread_state()
+
+            _client = GreengrassCoreIPCClientV2(client=connect(lifecycle_handler=KeepThreadState()), executor=None)
         return _client

@@ -31,6 +31,8 @@ from awsiot.greengrasscoreipc.model import (
     ValidateConfigurationUpdateEvents,
 )
 
+from .threadstate import keep_thread_state
+
 log = logging.getLogger("ml_feedback.ipc")
 
 Message = dict[str, Any] | bytes
@@ -50,6 +52,9 @@ class Subscription:
 class _Lifecycle(LifecycleHandler):
     def __init__(self, disconnected: threading.Event) -> None:
         self._disconnected = disconnected
+
+    def on_connect(self) -> None:
+        keep_thread_state()
 
     def on_disconnect(self, reason: Exception | None) -> None:
         self._disconnected.set()
