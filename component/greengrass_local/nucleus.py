@@ -30,7 +30,7 @@ from .runner import ComponentRunner, RunSpec
 from .server import Call, IpcServer, Operation
 from .services.configuration import ConfigStore
 from .services.deployments import BUILTIN_COMPONENTS, DeployedComponent, DeploymentService
-from .services.iotcore import IoTCore, MqttBridge
+from .services.iotcore import IoTCore, MqttBridge, Transport
 from .services.pubsub import PubSub
 from .store import ComponentStore
 
@@ -70,11 +70,15 @@ class StateChanges:
 
 
 class LocalNucleus:
+    """IoT Core traffic goes to `iot_core` when given (an in-process stand-in for the cloud), else to the
+    MQTT broker at `mqtt_broker`, else to a loopback that SubscribeToIoTCore clients see."""
+
     def __init__(
         self,
         root: Path,
         *,
         mqtt_broker: tuple[str, int] | None = None,
+        iot_core: Transport | None = None,
         thing_name: str = "local-greengrass-core",
         region: str | None = None,
         platform: dict[str, str] | None = None,
@@ -90,7 +94,7 @@ class LocalNucleus:
         self.config = ConfigStore()
         self.authorizer = Authorizer(lambda component: self.config.get(component).get("accessControl"))
         self.pubsub = PubSub(self.authorizer)
-        self.iotcore = IoTCore(self.authorizer, MqttBridge(*mqtt_broker) if mqtt_broker else None)
+        self.iotcore = IoTCore(self.authorizer, iot_core or (MqttBridge(*mqtt_broker) if mqtt_broker else None))
         self.deployments = DeploymentService(self)
         self.components: dict[str, DeployedComponent] = {}
         self.roots: dict[str, str] = {}
