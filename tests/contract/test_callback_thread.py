@@ -53,7 +53,10 @@ def publish_and_count(subscribe: Callable[[ThreadLocalCounter], object], publish
 
 
 def test_without_a_kept_thread_state_each_callback_starts_afresh(component_environment):
-    """The control: a plain official client, as CPython and awscrt behave on their own."""
+    """The control: a plain official client, as CPython and awscrt behave on their own.
+
+    Should a later awscrt keep a thread state itself, this fails, and `keep_thread_state` has become redundant.
+    """
     from awsiot.greengrasscoreipc import connect
     from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
     from awsiot.greengrasscoreipc.model import JsonMessage, PublishMessage
