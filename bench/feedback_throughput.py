@@ -5,18 +5,21 @@
 The measured path is the whole loop: a client component sends each request
 with the v1 SDK -> IPC -> community.greengrass.MLFeedback -> S3 (moto, in its
 own process) -> status, prediction and metrics messages; every sample is used
-(no sampling strategy) and a batch ends when its last `success` status
-reaches IoT Core (an in-process stand-in here, as the cloud is no part of
-the device's work). The baselines put the same objects (same size, metadata,
-new keys) to the same server from as many threads as the component has
-upload workers: boto3 `put_object` with a default client (the ratio of the
-acceptance test), and the component's own S3Uploader called directly (its
-botocore settings: no optional CRC32, no `100-continue` wait), which isolates
-what IPC and the messages cost. All are warmed up first (moto and boto3 get
-faster over their first few hundred requests), then measured in alternating
-rounds, since a shared machine drifts; the median ratios are the result.
-Also printed: the component's peak RSS, and the CPU each process spends per
-request on each path, which shows where the time goes.
+(no sampling strategy). A batch ends when the prediction message of its last
+request reaches IoT Core (an in-process stand-in here, as the cloud is no
+part of the device's work); only the final local publishes (prediction,
+metric) of the last few requests in flight may come after that.
+
+The baselines put the same objects (same size, metadata, new keys) to the
+same server from as many threads as the component has upload workers: boto3
+`put_object` with a default client (the ratio of the acceptance test), and
+the component's own S3Uploader called directly (its botocore settings: no
+optional CRC32, no `100-continue` wait), which isolates what IPC and the
+messages cost. All are warmed up first (moto and boto3 get faster over their
+first few hundred requests), then measured in alternating rounds, since a
+shared machine drifts; the median ratios are the result. Also printed: the
+component's peak RSS, and the CPU each process spends per request on each
+path, which shows where the time goes.
 """
 
 from __future__ import annotations
@@ -60,18 +63,25 @@ CREDENTIALS = {
 }
 
 
-class StatusArrivals(Loopback):
-    """IoT Core, where v1 sent each status, as the benchmark sees it: the time each status reaches it."""
+class IoTCoreArrivals(Loopback):
+    """IoT Core, where v1 sent status and prediction, as the benchmark sees it.
+
+    It notes when each prediction arrives (an uploaded sample's last message to
+    the cloud, after its status) and keeps every status that is not a success.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.successes: list[float] = []
+        self.predictions: list[float] = []
         self.failures: list[dict[str, object]] = []
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool, properties: dict[str, object]) -> None:
-        if topic == messages.STATUS_TOPIC:
+        if topic == messages.PREDICTION_TOPIC:
+            self.predictions.append(time.time())
+        elif topic == messages.STATUS_TOPIC:
             status = json.loads(payload)
-            (self.successes.append(time.time()) if status["response"]["status"] == messages.SUCCESS else self.failures.append(status))
+            if status["response"]["status"] != messages.SUCCESS:
+                self.failures.append(status)
         super().publish(topic, payload, qos, retain, properties)
 
 
@@ -233,8 +243,8 @@ async def alternating_rounds(folder: Path, endpoint: str, s3_pid: int, rounds: i
     recipes, artifacts = project(folder, rounds, count, size)
     environment = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint}
     environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
-    statuses = StatusArrivals()
-    nucleus = LocalNucleus(folder / "root", environment=environment, iot_core=statuses)
+    cloud = IoTCoreArrivals()
+    nucleus = LocalNucleus(folder / "root", environment=environment, iot_core=cloud)
     await nucleus.start()
     settings = {
         "FeedbackConfigurationMap": {"Bench": {"s3-bucket-name": BUCKET, "content-type": "application/octet-stream"}},
@@ -253,8 +263,8 @@ async def alternating_rounds(folder: Path, endpoint: str, s3_pid: int, rounds: i
         assert first.status == "SUCCEEDED", first.details
         await asyncio.to_thread(direct_puts, endpoint, WARMUP, size)
         nucleus.deployments.submit(DeploymentRequest(None, None, {CLIENT: "1.0.0"}))
-        successes, failures = statuses.successes, statuses.failures
-        while len(successes) + len(failures) < WARMUP:
+        predictions, failures = cloud.predictions, cloud.failures
+        while len(predictions) + len(failures) < WARMUP:
             await asyncio.sleep(0.01)
         direct_cpu = CpuMeter({"S3 server": s3_pid, "boto3 threads (bench process)": os.getpid()})
         loop_cpu = CpuMeter(
@@ -269,14 +279,14 @@ async def alternating_rounds(folder: Path, endpoint: str, s3_pid: int, rounds: i
             direct.append(await asyncio.to_thread(direct_puts, endpoint, count, size))
             direct_cpu.end(count)
             same.append(await asyncio.to_thread(direct_puts, endpoint, count, size, True))
-            successes.clear()
+            predictions.clear()
             loop_cpu.begin()
             (work / f"go-{batch}").touch()
-            while len(successes) + len(failures) < count or not (work / f"round-{batch}.json").exists():
+            while len(predictions) + len(failures) < count or not (work / f"round-{batch}.json").exists():
                 await asyncio.sleep(0.02)
             client = json.loads((work / f"round-{batch}.json").read_text())
             loop_cpu.end(count, {"client": client["cpu"]})
-            component.append(count / (max(successes) - client["started"]))
+            component.append(count / (max(predictions) - client["started"]))
         rss = peak_rss_mib(nucleus.components[COMPONENT].runner.pids()[0])
     finally:
         await nucleus.stop()

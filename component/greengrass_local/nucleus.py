@@ -94,7 +94,9 @@ class LocalNucleus:
         self.config = ConfigStore()
         self.authorizer = Authorizer(lambda component: self.config.get(component).get("accessControl"))
         self.pubsub = PubSub(self.authorizer)
-        self.iotcore = IoTCore(self.authorizer, iot_core or (MqttBridge(*mqtt_broker) if mqtt_broker else None))
+        if iot_core is not None and mqtt_broker is not None:
+            raise ValueError("give the nucleus an MQTT broker or an IoT Core transport, not both")
+        self.iotcore = IoTCore(self.authorizer, iot_core if iot_core is not None else (MqttBridge(*mqtt_broker) if mqtt_broker else None))
         self.deployments = DeploymentService(self)
         self.components: dict[str, DeployedComponent] = {}
         self.roots: dict[str, str] = {}

@@ -17,15 +17,7 @@ def ipc_client() -> Any:
     global _client
     with _lock:
         if _client is None:
-            from awsiot.eventstreamrpc import LifecycleHandler
-            from awsiot.greengrasscoreipc import connect
             from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
-            from ml_feedback.threadstate import keep_thread_state
-
-            class KeepThreadState(LifecycleHandler):
-                def on_connect(self) -> None:
-                    keep_thread_state()
-
-            _client = GreengrassCoreIPCClientV2(client=connect(lifecycle_handler=KeepThreadState()), executor=None)
+            _client = GreengrassCoreIPCClientV2(executor=None)
         return _client

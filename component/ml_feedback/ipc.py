@@ -31,11 +31,12 @@ from awsiot.greengrasscoreipc.model import (
     ValidateConfigurationUpdateEvents,
 )
 
-from .threadstate import keep_thread_state
+from .threadstate import keep_thread_state, release_thread_state
 
 log = logging.getLogger("ml_feedback.ipc")
 
 Message = dict[str, Any] | bytes
+CLOSE_SECONDS = 5.0
 
 
 class Subscription:
@@ -57,6 +58,7 @@ class _Lifecycle(LifecycleHandler):
         keep_thread_state()
 
     def on_disconnect(self, reason: Exception | None) -> None:
+        release_thread_state()
         self._disconnected.set()
 
 
@@ -65,6 +67,7 @@ class IpcBus:
         # The IPC client never reconnects: when the nucleus goes away, the component must end
         # (and be restarted by it), so the connection's end is observable.
         self.disconnected = threading.Event()
+        self._owns_connection = client is None
         if client is None:
             client = GreengrassCoreIPCClientV2(client=connect(lifecycle_handler=_Lifecycle(self.disconnected)), executor=None)
         self._client = client
@@ -152,8 +155,11 @@ class IpcBus:
         self._client.update_state(state=ReportedLifecycleState.ERRORED)
 
     def close(self) -> None:
+        """Close the connection and wait (briefly) until its event-loop thread has finished with Python."""
         self._control.shutdown(wait=True)
         self._client.close()
+        if self._owns_connection and not self.disconnected.wait(CLOSE_SECONDS):
+            log.warning("the IPC connection did not report its end within %s s", CLOSE_SECONDS)
 
 
 def _log_failure(done: Future[Any], what: str) -> None:

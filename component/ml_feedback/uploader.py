@@ -91,6 +91,9 @@ def _send_small_bodies_at_once(model: Any, params: dict[str, Any], **_: Any) -> 
 
     if model.name != "PutObject" or "Expect" not in params["headers"]:
         return
-    size = determine_content_length(params.get("body"))
+    try:
+        size = determine_content_length(params.get("body"))
+    except OSError:  # a stream that cannot tell its length keeps botocore's behaviour
+        return
     if size is not None and size <= SMALL_BODY_BYTES:
         del params["headers"]["Expect"]

@@ -1,18 +1,20 @@
-"""The component and the SDK keep one Python thread state on awscrt's event-loop thread.
+"""The component keeps one Python thread state on its connection's event-loop thread, connect to disconnect.
 
 Without it CPython builds and drops a thread state around every IPC callback
 (measurable CPU per message), and a thread-local value set in one callback is
-gone in the next. That second effect is what these tests observe.
+gone in the next. That second effect is what these tests observe; a value
+still alive after the connection closed would be a leaked thread state.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from collections.abc import Callable
 
 import pytest
 
-from greengrass_machine_learning_sdk import _ipc
 from ml_feedback.ipc import IpcBus
 
 MESSAGES = 5
@@ -70,21 +72,44 @@ def test_without_a_kept_thread_state_each_callback_starts_afresh(component_envir
     assert counts == [1] * MESSAGES
 
 
-def test_the_component_callbacks_share_one_thread_state(component_environment):
+def count_through_a_component_bus() -> list[int]:
     bus = IpcBus()
     counts = publish_and_count(lambda counter: bus.subscribe("pinned", counter), lambda n: bus.publish_local("pinned", {"n": n}))
     bus.close()
-    assert counts == list(range(1, MESSAGES + 1))
+    return counts
 
 
-def test_the_sdk_callbacks_share_one_thread_state(component_environment, monkeypatch):
-    from awsiot.greengrasscoreipc.model import JsonMessage, PublishMessage
+def test_the_component_callbacks_share_one_thread_state(component_environment):
+    assert count_through_a_component_bus() == list(range(1, MESSAGES + 1))
 
-    monkeypatch.setattr(_ipc, "_client", None)
-    client = _ipc.ipc_client()
-    counts = publish_and_count(
-        lambda counter: client.subscribe_to_topic(topic="pinned", on_stream_event=counter),
-        lambda n: client.publish_to_topic(topic="pinned", publish_message=PublishMessage(json_message=JsonMessage(message={"n": n}))),
-    )
-    client.close()
-    assert counts == list(range(1, MESSAGES + 1))
+
+def test_every_new_connection_keeps_its_own_thread_state(component_environment):
+    """Each connection has a new event-loop thread, and Linux reuses thread ids: no id may be taken as already done."""
+    for _ in range(8):
+        assert count_through_a_component_bus() == list(range(1, MESSAGES + 1))
+
+
+class Marker:
+    pass
+
+
+def test_the_thread_state_is_given_back_when_the_connection_closes(component_environment):
+    local = threading.local()
+    markers: list[weakref.ref[Marker]] = []
+    arrived = threading.Event()
+
+    def on_message(_message: object) -> None:
+        local.marker = Marker()
+        markers.append(weakref.ref(local.marker))
+        arrived.set()
+
+    bus = IpcBus()
+    bus.subscribe("pinned", on_message)
+    bus.publish_local("pinned", {"n": 1})
+    assert arrived.wait(10)
+    gc.collect()
+    assert markers[0]() is not None, "the thread state holding the thread-local value should still be alive"
+    bus.close()
+    assert bus.disconnected.is_set()
+    gc.collect()
+    assert markers[0]() is None, "the event-loop thread's state outlived its connection"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from greengrass_local.services.iotcore import Loopback
 from support.harness import NucleusThread
 from support.mqtt import Mosquitto, PlainMqttClient
 
@@ -112,3 +113,36 @@ def test_an_unreachable_broker_is_reported_at_start(short_tmp):
     with pytest.raises(ConnectionError, match=r"cannot reach the MQTT broker at 127\.0\.0\.1"):
         thread.__enter__()
     thread.__exit__(None, None, None)
+
+
+class RecordingIoTCore(Loopback):
+    """An in-process stand-in for the cloud side of IoT Core, as a benchmark or a test may give the nucleus."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[tuple[str, bytes, int]] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool, properties: dict[str, object]) -> None:
+        self.published.append((topic, payload, qos))
+        super().publish(topic, payload, qos, retain, properties)
+
+
+def test_an_iot_core_transport_given_to_the_nucleus_gets_the_publishes(short_tmp, project):
+    cloud = RecordingIoTCore()
+    project.component(
+        "test.Cloud",
+        lifecycle={"Startup": "python3 -u {artifacts:path}/main.py"},
+        mqttproxy=POLICIES,
+        script=CLOUD_CLIENT.replace("{expected}", "0"),
+    )
+    with NucleusThread(short_tmp / "root", iot_core=cloud) as nucleus:
+        assert nucleus.deploy(project, merge={"test.Cloud": "1.0.0"}).status == "SUCCEEDED"
+        assert nucleus.results("test.Cloud")["publish"] == ["ok", {}]
+        assert nucleus.run(lambda: list(cloud.published)) == [("fleet/dev1/telemetry", b'{"t": 21}', 1)]
+
+
+def test_a_broker_and_an_iot_core_transport_cannot_both_be_given(short_tmp):
+    from greengrass_local.nucleus import LocalNucleus
+
+    with pytest.raises(ValueError, match="an MQTT broker or an IoT Core transport, not both"):
+        LocalNucleus(short_tmp / "root", mqtt_broker=("127.0.0.1", 1883), iot_core=RecordingIoTCore())
