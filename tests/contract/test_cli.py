@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from greengrass_local.lifecycle import State
-from support.cli import mlfeedback, run_cli
+from support.cli import local_args, mlfeedback, run_cli
 from support.harness import Project, component_environment
 
 
@@ -21,19 +21,7 @@ class LocalRun:
 
     def __init__(self, root: Path, project: Project, merge: str, *extra: str) -> None:
         self.root = root
-        command = mlfeedback(
-            "local",
-            "run",
-            "--root",
-            str(root),
-            "--recipe-dir",
-            str(project.recipes),
-            "--artifact-dir",
-            str(project.artifacts),
-            "--merge",
-            merge,
-            *extra,
-        )
+        command = mlfeedback(*local_args("run", root, project.recipes, project.artifacts, "--merge", merge, *extra))
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=component_environment())
         self.lines: list[str] = []
 
@@ -71,36 +59,16 @@ def test_until_finished_exits_with_the_outcome_of_the_components_run(short_tmp, 
     project.component("test.Job", lifecycle={"Run": "echo working"})
     project.component("test.Fail", lifecycle={"Run": "echo failing >&2; exit 3"})
     ok = run_cli(
-        "local",
-        "run",
-        "--root",
-        str(short_tmp / "a"),
-        "--recipe-dir",
-        str(project.recipes),
-        "--artifact-dir",
-        str(project.artifacts),
-        "--merge",
-        "test.Job=1.0.0",
-        "--until-finished",
-        "test.Job",
+        *local_args("run", short_tmp / "a", project.recipes, project.artifacts, "--merge", "test.Job=1.0.0", "--until-finished", "test.Job")
     )
     assert ok.returncode == 0, ok.stderr
     assert "SUCCEEDED" in ok.stdout
     assert "stdout. working." in (short_tmp / "a" / "logs" / "test.Job.log").read_text()
 
     failed = run_cli(
-        "local",
-        "run",
-        "--root",
-        str(short_tmp / "b"),
-        "--recipe-dir",
-        str(project.recipes),
-        "--artifact-dir",
-        str(project.artifacts),
-        "--merge",
-        "test.Fail=1.0.0",
-        "--until-finished",
-        "test.Fail",
+        *local_args(
+            "run", short_tmp / "b", project.recipes, project.artifacts, "--merge", "test.Fail=1.0.0", "--until-finished", "test.Fail"
+        )
     )
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines()[-1].startswith("mlfeedback: test.Fail did not finish successfully")
@@ -148,18 +116,7 @@ def test_local_deploy_adds_reconfigures_and_removes_components(short_tmp, projec
     run.wait_for_line("SUCCEEDED")
     results = root / "work" / "test.Base" / "results.json"
 
-    added = run_cli(
-        "local",
-        "deploy",
-        "--root",
-        str(root),
-        "--recipe-dir",
-        str(project.recipes),
-        "--artifact-dir",
-        str(project.artifacts),
-        "--merge",
-        "test.Extra=1.0.0",
-    )
+    added = run_cli(*local_args("deploy", root, project.recipes, project.artifacts, "--merge", "test.Extra=1.0.0"))
     assert added.returncode == 0, added.stderr
     assert added.stdout.splitlines()[-1].endswith(": SUCCEEDED")
 
@@ -298,7 +255,7 @@ def test_local_run_with_mqtt_broker_bridges_iot_core(short_tmp, local_run):
         cloud.subscribe("hello/#")
         examples = Path(__file__).resolve().parents[2] / "examples" / "hello-ipc"
         result = run_cli(
-            "local", "run", "--root", str(short_tmp / "root"), "--recipe-dir", str(examples / "recipes"), "--artifact-dir", str(examples / "artifacts"),
+            *local_args("run", short_tmp / "root", examples / "recipes", examples / "artifacts"),
             "--merge", "com.example.HelloPublisher=1.0.0", "--mqtt-broker", broker.address, "--until-finished", "com.example.HelloPublisher",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr

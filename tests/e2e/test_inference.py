@@ -361,7 +361,7 @@ def test_v1_invoke_inference_service_through_the_sdk(stack):
 def test_the_inference_client_example_runs_with_its_model_server(short_tmp):
     import shutil
 
-    from support.cli import run_cli
+    from support.cli import local_args, run_cli
     from support.feedback import REPO
 
     example = REPO / "examples" / "inference-client"
@@ -370,7 +370,7 @@ def test_the_inference_client_example_runs_with_its_model_server(short_tmp):
     shutil.copytree(example / "recipes", project.recipes, dirs_exist_ok=True)
     shutil.copytree(example / "artifacts", project.artifacts, dirs_exist_ok=True)
     result = run_cli(
-        "local", "run", "--root", str(short_tmp / "root"), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts),
+        *local_args("run", short_tmp / "root", project.recipes, project.artifacts),
         "--merge", f"{COMPONENT}=1.0.0", "--merge", "com.example.InferenceClient=1.0.0",
         "--update-config", str(example / "inference-services.json"), "--until-finished", "com.example.InferenceClient",
     )  # fmt: skip

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from support.cli import run_cli
+from support.cli import local_args, run_cli
 from support.feedback import COMPONENT, REPO, S3Server, add_component
 from support.harness import Project, component_environment
 from support.seeds import SEED_MAP_STRING
@@ -39,7 +39,7 @@ def test_v1_configuration_and_v1_lambda_code_work_unchanged(short_tmp):
         assert json.loads(update.read_text()) == {COMPONENT: {"MERGE": {"FeedbackConfigurationMap": SEED_MAP_STRING, "RequestLimit": "10"}}}
 
         result = run_cli(
-            "local", "run", "--root", str(short_tmp / "root"), "--recipe-dir", str(project.recipes), "--artifact-dir", str(project.artifacts),
+            *local_args("run", short_tmp / "root", project.recipes, project.artifacts),
             "--merge", f"{COMPONENT}=1.0.0", "--merge", "com.example.FeedbackClient=1.0.0",
             "--update-config", str(update), "--until-finished", "com.example.FeedbackClient",
             env=component_environment(s3_server.environment()),

@@ -6,24 +6,13 @@ import json
 import subprocess
 import zipfile
 
-from support.cli import mlfeedback, run_cli
+from support.cli import local_args, mlfeedback, run_cli
 from support.feedback import COMPONENT, REPO
 from support.harness import component_environment
 
 
 def run_until_running_then_stop(root, artifacts) -> str:
-    command = mlfeedback(
-        "local",
-        "run",
-        "--root",
-        str(root),
-        "--recipe-dir",
-        str(REPO / "recipes"),
-        "--artifact-dir",
-        str(artifacts),
-        "--merge",
-        f"{COMPONENT}=1.0.0",
-    )
+    command = mlfeedback(*local_args("run", root, REPO / "recipes", artifacts, "--merge", f"{COMPONENT}=1.0.0"))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=component_environment())
     try:
         output = ""
