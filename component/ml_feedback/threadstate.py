@@ -19,14 +19,26 @@ from typing import Any
 _held = threading.local()
 
 
+def _c_api() -> tuple[Any, Any]:
+    """PyGILState_Ensure and PyGILState_Release, or None twice (no ctypes, or not CPython: callbacks stay correct, only slower)."""
+    try:
+        import ctypes
+
+        ensure, release = ctypes.pythonapi.PyGILState_Ensure, ctypes.pythonapi.PyGILState_Release
+    except (ImportError, AttributeError):
+        return None, None
+    ensure.restype = ctypes.c_int
+    release.argtypes = [ctypes.c_int]
+    return ensure, release
+
+
+_ensure, _release = _c_api()
+
+
 def keep_thread_state() -> None:
     """Call on the event-loop thread when the connection is up (LifecycleHandler.on_connect)."""
-    if getattr(_held, "state", None) is not None:
-        return
-    ensure = _c_api("PyGILState_Ensure")
-    if ensure is not None:
-        ensure.restype = _c_int()
-        _held.state = ensure()
+    if _ensure is not None and getattr(_held, "state", None) is None:
+        _held.state = _ensure()
 
 
 def release_thread_state() -> None:
@@ -36,25 +48,6 @@ def release_thread_state() -> None:
     interpreter can shut down under it.
     """
     state = getattr(_held, "state", None)
-    release = _c_api("PyGILState_Release")
-    if state is None or release is None:
-        return
-    del _held.state
-    release.argtypes = [_c_int()]
-    release(state)
-
-
-def _c_api(name: str) -> Any:
-    """A CPython C-API function, or None (no ctypes, or not CPython: callbacks stay correct, only slower)."""
-    try:
-        import ctypes
-
-        return getattr(ctypes.pythonapi, name)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _c_int() -> Any:
-    import ctypes
-
-    return ctypes.c_int
+    if _release is not None and state is not None:
+        del _held.state
+        _release(state)
