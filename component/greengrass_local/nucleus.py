@@ -96,7 +96,9 @@ class LocalNucleus:
         self.pubsub = PubSub(self.authorizer)
         if iot_core is not None and mqtt_broker is not None:
             raise ValueError("give the nucleus an MQTT broker or an IoT Core transport, not both")
-        self.iotcore = IoTCore(self.authorizer, iot_core if iot_core is not None else (MqttBridge(*mqtt_broker) if mqtt_broker else None))
+        if mqtt_broker is not None:
+            iot_core = MqttBridge(*mqtt_broker)
+        self.iotcore = IoTCore(self.authorizer, iot_core)
         self.deployments = DeploymentService(self)
         self.components: dict[str, DeployedComponent] = {}
         self.roots: dict[str, str] = {}
