@@ -1,4 +1,4 @@
-"""S3 writes with boto3, the one place the feedback service touches S3.
+"""S3 writes with boto3: the one place the component (samples, staged async inference inputs) touches S3.
 
 The endpoint is passed to boto3 only when `S3EndpointUrl` is configured, so
 boto3's own settings (`AWS_ENDPOINT_URL_S3`, profiles, the Token Exchange
@@ -40,29 +40,35 @@ class UploadError(Exception):
         self.code, self.message = code, message
 
 
+def s3_client(endpoint_url: str | None = None, max_connections: int = 10) -> Any:
+    """The boto3 S3 client every upload of the component goes through (samples, staged async inference inputs)."""
+    import boto3
+    from botocore.config import Config
+
+    options: dict[str, Any] = {}
+    if "request_checksum_calculation" in Config.OPTION_DEFAULTS:
+        # botocore >= 1.36 adds a CRC32 of every body unless told otherwise; v1 sent none, TLS already
+        # protects the body on its way to S3, and on a device the checksum costs a quarter of an upload's CPU.
+        options["request_checksum_calculation"] = "when_required"
+    config = Config(
+        retries={"mode": "standard", "max_attempts": UPLOAD_RETRY_ATTEMPTS},
+        max_pool_connections=max_connections,
+        user_agent=user_agent(),
+        parameter_validation=False,  # every parameter is built by the component from validated configuration and requests
+        **options,
+    )
+    client_options: dict[str, Any] = {"config": config}
+    if endpoint_url:
+        client_options["endpoint_url"] = endpoint_url
+    client = boto3.session.Session().client("s3", **client_options)
+    # After botocore's own handler on the same event, which adds the Expect header.
+    client.meta.events.register_last("before-call.s3", _send_small_bodies_at_once)
+    return client
+
+
 class S3Uploader:
     def __init__(self, endpoint_url: str | None = None, max_connections: int = 10) -> None:
-        import boto3
-        from botocore.config import Config
-
-        options: dict[str, Any] = {}
-        if "request_checksum_calculation" in Config.OPTION_DEFAULTS:
-            # botocore >= 1.36 adds a CRC32 of every body unless told otherwise; v1 sent none, TLS already
-            # protects the body on its way to S3, and on a device the checksum costs a quarter of an upload's CPU.
-            options["request_checksum_calculation"] = "when_required"
-        config = Config(
-            retries={"mode": "standard", "max_attempts": UPLOAD_RETRY_ATTEMPTS},
-            max_pool_connections=max_connections,
-            user_agent=user_agent(),
-            parameter_validation=False,  # every parameter is built here from a validated configuration
-            **options,
-        )
-        client_options: dict[str, Any] = {"config": config}
-        if endpoint_url:
-            client_options["endpoint_url"] = endpoint_url
-        self._client = boto3.session.Session().client("s3", **client_options)
-        # After botocore's own handler on the same event, which adds the Expect header.
-        self._client.meta.events.register_last("before-call.s3", _send_small_bodies_at_once)
+        self._client = s3_client(endpoint_url, max_connections)
         self.endpoint_url = self._client.meta.endpoint_url
 
     def put(self, bucket: str, key: str, body: bytes | BinaryIO, content_type: str, metadata: dict[str, str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import messages
-from ..uploader import user_agent
+from ..uploader import s3_client, user_agent
 from .backend import AsyncResult, BackendError, Invocation, RealTimeResult
 from .config import ServiceConfig
 
@@ -50,8 +50,7 @@ class SageMakerBackend:
         self._s3: Any = None
         if service.settings.get("AsyncInputS3Uri"):
             # Made here, not on first use: boto3 sessions are not safe to share between worker threads.
-            options: dict[str, Any] = {"endpoint_url": s3_endpoint_url} if s3_endpoint_url else {}
-            self._s3 = session.client("s3", config=Config(user_agent=user_agent()), **options)
+            self._s3 = s3_client(s3_endpoint_url)
 
     def _params(self, call: Invocation, names: tuple[str, ...]) -> dict[str, Any]:
         return {"EndpointName": self._endpoint, **{name: call.fields[name] for name in names if name in call.fields}}
