@@ -7,9 +7,11 @@ ERRORED when its configuration cannot be served at all.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from .app import MLFeedbackComponent, load_config
 from .ipc import IpcBus
@@ -23,7 +25,9 @@ def main() -> int:
         bus.report_errored()
         bus.close()
         return 1
-    component = MLFeedbackComponent(bus, config)
+    # The recipe passes {work:path}; the nucleus also starts the component in that folder.
+    work_dir = Path(os.environ.get("MLFEEDBACK_WORK_PATH") or os.getcwd())
+    component = MLFeedbackComponent(bus, config, work_dir=work_dir)
     component.start()
     bus.report_running()
     logging.getLogger("ml_feedback").info("running with %d feedback configuration(s)", len(config.feedback))

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .config import ComponentConfig, ConfigError, parse_config
-from .feedback import FeedbackService, Uploader
+from .feedback import FeedbackService
 from .inference.router import InferenceRouter
 from .ipc import IpcBus, Message, Subscription
+from .uploader import PartUploader, Uploader
 
 log = logging.getLogger("ml_feedback")
 # The nucleus sends SIGKILL 5 s after SIGTERM: finish what is in process within that.
 STOP_GRACE_SECONDS = 4.0
+# With a spool, what is not uploaded yet stays there: stopping needs only the time to finish writing it.
+SPOOLED_STOP_SECONDS = 2.0
 
 
-class IpcOutbox:
+class IpcPublisher:
     """Status and prediction to IoT Core (QoS 1) and local pub/sub; metrics to local pub/sub."""
 
     def __init__(self, bus: IpcBus, config: Callable[[], ComponentConfig]) -> None:
@@ -42,12 +47,36 @@ def default_uploader(config: ComponentConfig) -> Uploader:
     return S3Uploader(config.s3_endpoint_url, max_connections=config.upload_workers + 2)
 
 
+def outbox_uploader(config: ComponentConfig) -> PartUploader:
+    from .uploader import S3Uploader
+
+    return S3Uploader(config.s3_endpoint_url, max_connections=config.upload_workers + 2, outbox=True)
+
+
+def spool_path(work_dir: Path, config: ComponentConfig) -> Path:
+    """`SpoolDirectory`, relative to the component's work folder unless absolute."""
+    return work_dir / config.delivery.spool_directory
+
+
 class MLFeedbackComponent:
     def __init__(
-        self, bus: IpcBus, config: ComponentConfig, uploader_for: Callable[[ComponentConfig], Uploader] = default_uploader
+        self,
+        bus: IpcBus,
+        config: ComponentConfig,
+        uploader_for: Callable[[ComponentConfig], Uploader] = default_uploader,
+        *,
+        work_dir: Path | None = None,
     ) -> None:
+        """`work_dir`: the component's work folder, home of the spool; without it samples are never spooled."""
         self._bus = bus
-        self.feedback = FeedbackService(config, uploader_for, IpcOutbox(bus, lambda: self.feedback.config))
+        self._spool_path = None if work_dir is None else spool_path(work_dir, config)
+        self.feedback = FeedbackService(
+            config,
+            uploader_for,
+            IpcPublisher(bus, lambda: self.feedback.config),
+            spool_directory=self._spool_path,
+            outbox_uploader_for=outbox_uploader,
+        )
         self.inference = InferenceRouter(config, bus.publish_local, feedback=self.feedback.accept)
         self._subscriptions: dict[str, tuple[str, Subscription]] = {}
         self._control: list[Subscription] = []
@@ -57,7 +86,9 @@ class MLFeedbackComponent:
         return self.feedback.config
 
     def start(self) -> None:
-        """Subscribe to requests and configuration; the caller reports RUNNING afterwards."""
+        """Resume the spool, subscribe to requests and configuration; the caller reports RUNNING afterwards."""
+        if self.feedback.durable is not None:
+            self.feedback.durable.start()
         self._subscribe(self.config)
         self._control.append(self._bus.on_configuration_change(self.apply))
         self._control.append(self._bus.on_validate(self.validate))
@@ -113,6 +144,12 @@ class MLFeedbackComponent:
             reason = getattr(error, "message", None) or error
             log.error("configuration change ignored, keeping the previous one: cannot subscribe to its request topics: %s", reason)
             return
+        if self._spool_path is not None and config.delivery.spool_directory != self.config.delivery.spool_directory:
+            log.warning(
+                "SpoolDirectory %s takes effect at the next start of the component; the spool stays in %s until then",
+                config.delivery.spool_directory,
+                self._spool_path,
+            )
         self.feedback.update_config(config)
         self.inference.update_config(config)
         for subscription in replaced:
@@ -125,13 +162,22 @@ class MLFeedbackComponent:
         )
 
     def stop(self, timeout: float = STOP_GRACE_SECONDS) -> None:
+        """Intake stops; requests in process get `timeout` to finish (to be spooled, with a spool); waiting samples stay."""
+        deadline = time.monotonic() + timeout
         for subscription in [*(s for _, s in self._subscriptions.values()), *self._control]:
             subscription.close()
         self._subscriptions.clear()
-        if not self.feedback.wait_idle(timeout):
+        durable = self.feedback.durable
+        intake = min(timeout, SPOOLED_STOP_SECONDS) if durable is not None and self.config.delivery.spooled else timeout
+        if not self.feedback.wait_idle(intake):
             log.warning("stopping with feedback requests still in process")
         self.feedback.close()
         self.inference.close()
+        if durable is not None:
+            waiting, _bytes = durable.waiting()
+            durable.stop(min(0.5, max(0.0, deadline - time.monotonic())))  # an attempt still running is repeated after the next start
+            if waiting:
+                log.info("stopping with %d samples waiting in the spool; they are uploaded after the next start", waiting)
 
 
 def load_config(raw: dict[str, Any]) -> ComponentConfig | None:

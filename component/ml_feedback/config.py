@@ -25,6 +25,10 @@ BUCKET_PATTERN = re.compile(r"^[a-z0-9\.\-]{3,63}$")
 REQUEST_LIMIT_PATTERN = re.compile(r"^$|^[0-9]{1,3}$")
 DEFAULT_REQUEST_LIMIT = 50
 DEFAULT_UPLOAD_WORKERS = 4
+MIB = 1024 * 1024
+REJECT_NEWEST, DROP_OLDEST = "RejectNewest", "DropOldest"
+SPOOL_FULL_POLICIES = (REJECT_NEWEST, DROP_OLDEST)
+MIN_MULTIPART_THRESHOLD = 5 * MIB  # S3's smallest part
 FEEDBACK_KEYS = ("s3-bucket-name", "content-type", "s3-prefix", "file-ext", "sampling-strategy")
 
 TOPIC_DEFAULTS = {
@@ -72,6 +76,23 @@ class Topics:
 
 
 @dataclass(frozen=True)
+class DeliveryConfig:
+    """The outbox (SPEC §9): where waiting samples live and how long and how often they are retried."""
+
+    spool_directory: str = "spool"
+    spool_max_bytes: int = 256 * MIB
+    spool_full_policy: str = REJECT_NEWEST
+    max_retry_interval: float = 30.0
+    time_to_live: int = 7 * 24 * 3600
+    multipart_threshold: int = 16 * MIB
+
+    @property
+    def spooled(self) -> bool:
+        """`SpoolMaxBytes: 0` turns the spool off: one upload call per sample, as v1."""
+        return self.spool_max_bytes > 0
+
+
+@dataclass(frozen=True)
 class ComponentConfig:
     feedback: Mapping[str, FeedbackConfig] = field(default_factory=dict)
     request_limit: int = DEFAULT_REQUEST_LIMIT
@@ -81,6 +102,7 @@ class ComponentConfig:
     model_input_directories: tuple[str, ...] = ()
     upload_workers: int = DEFAULT_UPLOAD_WORKERS
     inference_services: Mapping[str, ServiceConfig] = field(default_factory=dict)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
 
 def _object(value: Any, key: str, problems: list[str], *, json_string_allowed: bool) -> dict[str, Any] | None:
@@ -207,6 +229,42 @@ def _topics(raw: Mapping[str, Any], problems: list[str]) -> Topics:
     )
 
 
+def parse_delivery(raw: Mapping[str, Any], problems: list[str]) -> DeliveryConfig:
+    default = DeliveryConfig()
+    directory = raw.get("SpoolDirectory", default.spool_directory)
+    if not isinstance(directory, str) or not directory.strip() or "\0" in directory:
+        problems.append(f"SpoolDirectory: must be a folder path (relative to the component's work folder, or absolute), got {directory!r}")
+        directory = default.spool_directory
+    max_bytes = whole(raw.get("SpoolMaxBytes", default.spool_max_bytes), 0, 2**53)
+    if max_bytes is None:
+        problems.append(
+            f"SpoolMaxBytes: must be a whole number of bytes, 0 or more (0 turns the spool off), got {raw.get('SpoolMaxBytes')!r}"
+        )
+        max_bytes = default.spool_max_bytes
+    policy = raw.get("SpoolFullPolicy", default.spool_full_policy)
+    if policy not in SPOOL_FULL_POLICIES:
+        problems.append(f"SpoolFullPolicy: must be one of {', '.join(SPOOL_FULL_POLICIES)}, got {policy!r}")
+        policy = default.spool_full_policy
+    interval = finite(raw.get("MaxRetryIntervalSeconds", default.max_retry_interval))
+    if interval is None or not 1 <= interval <= 3600:
+        problems.append(f"MaxRetryIntervalSeconds: must be a number from 1 to 3600, got {raw.get('MaxRetryIntervalSeconds')!r}")
+        interval = default.max_retry_interval
+    ttl = whole(raw.get("SampleTimeToLiveSeconds", default.time_to_live), 0, 2**53)
+    if ttl is None:
+        problems.append(
+            f"SampleTimeToLiveSeconds: must be a whole number of seconds, 0 or more (0 = never), got {raw.get('SampleTimeToLiveSeconds')!r}"
+        )
+        ttl = default.time_to_live
+    threshold = whole(raw.get("MultipartThresholdBytes", default.multipart_threshold), MIN_MULTIPART_THRESHOLD, 5 * 1024**4)
+    if threshold is None:
+        problems.append(
+            f"MultipartThresholdBytes: must be a whole number of bytes from {MIN_MULTIPART_THRESHOLD} (5 MiB) up, "
+            f"got {raw.get('MultipartThresholdBytes')!r}"
+        )
+        threshold = default.multipart_threshold
+    return DeliveryConfig(directory, max_bytes, policy, interval, ttl, threshold)
+
+
 def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
     """Parse the whole component configuration; raises ConfigError listing every problem."""
     problems: list[str] = []
@@ -231,6 +289,7 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
         workers = DEFAULT_UPLOAD_WORKERS
     services_raw = _object(raw.get("InferenceServices", {}), "InferenceServices", problems, json_string_allowed=False) or {}
     services = parse_services(services_raw, set(feedback), problems)
+    delivery = parse_delivery(raw, problems)
     if problems:
         raise ConfigError(problems)
     return ComponentConfig(
@@ -242,4 +301,5 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
         model_input_directories=tuple(os.path.normpath(d) for d in directories),
         upload_workers=workers,
         inference_services=services,
+        delivery=delivery,
     )

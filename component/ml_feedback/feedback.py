@@ -3,43 +3,77 @@
 The v1 connector's semantics and order (SPEC §4.2). `accept()` runs on the IPC
 thread and never blocks: it either takes a request into the bounded worker
 pool or answers `Queue.Full` at once. `process()` is the per-request pipeline;
-S3 and the outgoing messages come in through the `Uploader` and `Outbox` it
+S3 and the outgoing messages come in through the `Uploader` and `Publisher` it
 is given, so the whole pipeline runs in unit tests without I/O.
+
+With a spool (SPEC §9), a selected sample goes to the durable `Outbox`
+instead of straight to S3, and its request counts against `RequestLimit`
+only until it is on disk. Either way its answer is built by `V1Answers`.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import random
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from . import messages
 from .config import ComponentConfig, FeedbackConfig
 from .inputs import InputRefused, open_input
-from .messages import FeedbackRequest, RequestProblem, parse_feedback_request
+from .messages import FeedbackRequest, RequestProblem, UndecodableMessage, parse_feedback_request
+from .outbox import InputChanged, Outbox, SampleRecord
 from .sampling import prediction_problem, should_upload
-from .uploader import UploadError
+from .uploader import PartUploader, Uploader, UploadError
 
 log = logging.getLogger("ml_feedback.feedback")
-# A request as it arrives over IPC (JSON text or bytes, or a JsonMessage's dict), or one the inference service made.
-Incoming = bytes | str | dict[str, Any] | FeedbackRequest
+# A request as it arrives over IPC (JSON text or bytes, a JsonMessage's dict, or what the IPC client could not decode),
+# or one the inference service made.
+Incoming = bytes | str | dict[str, Any] | UndecodableMessage | FeedbackRequest
+__all__ = ["FeedbackService", "Publisher", "Uploader", "V1Answers"]
 
 
-class Uploader(Protocol):
-    def put(self, bucket: str, key: str, body: bytes | BinaryIO, content_type: str, metadata: dict[str, str]) -> dict[str, Any]: ...
-
-
-class Outbox(Protocol):
+class Publisher(Protocol):
     """Where the service's messages go (IoT Core and local pub/sub, or a list in tests)."""
 
     def status(self, message: dict[str, Any]) -> None: ...
     def prediction(self, message: dict[str, Any]) -> None: ...
     def metric(self, message: dict[str, Any]) -> None: ...
+
+
+class V1Answers:
+    """A selected sample's outcome as the v1 connector's messages, in v1's order (used by both upload paths and the outbox)."""
+
+    def __init__(self, publisher: Publisher, config: Callable[[], ComponentConfig]) -> None:
+        self._publisher, self._config = publisher, config
+
+    def uploaded(self, record: SampleRecord, response: dict[str, Any]) -> None:
+        namespace = self._config().metrics_namespace
+        s3_response = {**messages.json_safe(response), "bucket": record.bucket, "key": record.key}
+        self._publisher.status(messages.status_success(record.request_id, s3_response))
+        self._publisher.metric(messages.metric(messages.SAMPLE_UPLOAD_SUCCESS, namespace))
+        self._publisher.prediction(
+            messages.prediction_message(record.bucket, record.key, record.prediction, record.config_id, record.metadata)
+        )
+        self._publisher.metric(messages.metric(messages.SAMPLE_AND_PREDICTION_PUBLISHED, namespace))
+
+    def given_up(self, record: SampleRecord, code: str, error_message: str) -> None:
+        self._publisher.status(messages.status_fail(record.request_id, code, error_message))
+        self._publisher.metric(messages.metric(messages.SAMPLE_UPLOAD_FAILURE, self._config().metrics_namespace))
+
+    def queued(self, record: SampleRecord) -> None:
+        self._publisher.metric(messages.metric(messages.SAMPLE_QUEUED, self._config().metrics_namespace))
+
+    def gauge(self, samples: int, disk_bytes: int) -> None:
+        namespace = self._config().metrics_namespace
+        self._publisher.metric(messages.metric(messages.SPOOL_SAMPLES, namespace, samples))
+        self._publisher.metric(messages.metric(messages.SPOOL_BYTES, namespace, disk_bytes, messages.BYTES))
 
 
 def _utc_now() -> datetime.datetime:
@@ -55,14 +89,18 @@ class FeedbackService:
         self,
         config: ComponentConfig,
         uploader_for: Callable[[ComponentConfig], Uploader],
-        outbox: Outbox,
+        publisher: Publisher,
         *,
         clock: Callable[[], datetime.datetime] = _utc_now,
         draw: Callable[[], float] = random.random,
         new_id: Callable[[], str] = _new_id,
+        spool_directory: Path | None = None,
+        outbox_uploader_for: Callable[[ComponentConfig], PartUploader] | None = None,
     ) -> None:
+        """Without `spool_directory` every sample is uploaded at once, as v1 did (unit tests, SpoolMaxBytes 0 alike)."""
         self._uploader_for = uploader_for
-        self._outbox = outbox
+        self._outbox = publisher
+        self._answers = V1Answers(publisher, lambda: self._config)
         self._clock, self._draw, self._new_id = clock, draw, new_id
         self._lock = threading.Lock()
         self._in_process = 0
@@ -70,6 +108,10 @@ class FeedbackService:
         self._config = config
         self._uploader = uploader_for(config)
         self._pool = ThreadPoolExecutor(max_workers=config.upload_workers, thread_name_prefix="feedback")
+        self.durable: Outbox | None = None
+        if spool_directory is not None:
+            part_uploader_for = outbox_uploader_for or uploader_for
+            self.durable = Outbox(spool_directory, lambda: self._config, part_uploader_for, self._answers)  # type: ignore[arg-type]
 
     @property
     def config(self) -> ComponentConfig:
@@ -86,6 +128,8 @@ class FeedbackService:
             if config.upload_workers != old.upload_workers:
                 previous, self._pool = self._pool, ThreadPoolExecutor(max_workers=config.upload_workers, thread_name_prefix="feedback")
                 previous.shutdown(wait=False)
+        if self.durable is not None:
+            self.durable.update_config()
 
     # -- intake (IPC thread) ------------------------------------------------------------------
 
@@ -162,11 +206,7 @@ class FeedbackService:
                 raise RequestProblem(messages.INVALID_MODEL_PREDICTION, problem, request.request_id)
             body, size = self._model_input(request, config)
         except RequestProblem as problem:
-            log.warning("[RequestId: %s] %s: %s", problem.request_id, problem.code, problem.reason)
-            outbox.status(
-                messages.status_fail(problem.request_id, problem.code, messages.invalid_request_message(problem.request_id, problem.reason))
-            )
-            outbox.metric(messages.metric(messages.ERROR_INVALID_REQUEST, namespace))
+            self._refuse(problem, namespace)
             return
         request_id = request.request_id
         try:
@@ -175,38 +215,70 @@ class FeedbackService:
                 outbox.status(messages.status_dropped(request_id))
                 outbox.metric(messages.metric(messages.SAMPLE_NOT_USED, namespace))
                 return
-            self._upload(request_id, request.prediction, request.metadata, body, target, config, uploader)
+            record = self._record(request, target, size)
+            if self.durable is not None and config.delivery.spooled:
+                self._spool(record, body)
+            else:
+                self._upload_now(record, body, uploader)
+        except RequestProblem as problem:
+            self._refuse(problem, namespace)
         finally:
             if not isinstance(body, bytes):
                 body.close()
 
-    def _upload(
-        self,
-        request_id: str,
-        prediction: Any,
-        request_metadata: dict[str, Any],
-        body: bytes | BinaryIO,
-        target: FeedbackConfig,
-        config: ComponentConfig,
-        uploader: Uploader,
-    ) -> None:
-        outbox, namespace = self._outbox, config.metrics_namespace
-        metadata = {**request_metadata, "publish-ts": messages.publish_timestamp(self._clock())}
-        key = target.object_key(self._new_id())
-        try:
-            response = uploader.put(target.bucket, key, body, target.content_type, messages.s3_metadata(metadata))
-        except UploadError as failure:
-            log.warning("[RequestId: %s] upload to s3://%s/%s failed: %s", request_id, target.bucket, key, failure.message)
-            outbox.status(
-                messages.status_fail(request_id, failure.code, messages.upload_failure_message(request_id, failure.code, failure.message))
+    def _refuse(self, problem: RequestProblem, namespace: str) -> None:
+        log.warning("[RequestId: %s] %s: %s", problem.request_id, problem.code, problem.reason)
+        self._outbox.status(
+            messages.status_fail(problem.request_id, problem.code, messages.invalid_request_message(problem.request_id, problem.reason))
+        )
+        self._outbox.metric(messages.metric(messages.ERROR_INVALID_REQUEST, namespace))
+
+    def _record(self, request: FeedbackRequest, target: FeedbackConfig, size: int) -> SampleRecord:
+        """Key and publish-ts are chosen here, once: every retry and replay writes the same object (SPEC §9.2).
+
+        Refused when its prediction message could never reach IoT Core (SPEC §9.11).
+        """
+        metadata = {**request.metadata, "publish-ts": messages.publish_timestamp(self._clock())}
+        unique = self._new_id()
+        key = target.object_key(unique)
+        prediction = messages.prediction_message(target.bucket, key, request.prediction, target.config_id, metadata)
+        length = len(json.dumps(prediction, separators=(",", ":")))
+        if length > messages.IOT_CORE_MESSAGE_LIMIT:
+            reason = (
+                f"the prediction message would be {length} bytes; AWS IoT Core takes at most {messages.IOT_CORE_MESSAGE_LIMIT} "
+                "(send a smaller ModelPrediction or Metadata)"
             )
-            outbox.metric(messages.metric(messages.SAMPLE_UPLOAD_FAILURE, namespace))
+            raise RequestProblem(messages.INVALID_MODEL_PREDICTION, reason, request.request_id)
+        return SampleRecord(
+            entry_id=unique,
+            request_id=request.request_id,
+            config_id=target.config_id,
+            bucket=target.bucket,
+            key=key,
+            content_type=target.content_type,
+            metadata=metadata,
+            prediction=request.prediction,
+            created=self._clock().timestamp(),
+            size=size,
+        )
+
+    def _spool(self, record: SampleRecord, body: bytes | BinaryIO) -> None:
+        assert self.durable is not None
+        try:
+            self.durable.accept(record, body)
+        except InputChanged as changed:
+            reason = f"ModelInputPath changed while it was read: {changed}"
+            raise RequestProblem(messages.INVALID_MODEL_INPUT, reason, record.request_id) from None
+
+    def _upload_now(self, record: SampleRecord, body: bytes | BinaryIO, uploader: Uploader) -> None:
+        """v1's single upload call (botocore's own retries): `fail` on any error."""
+        try:
+            response = uploader.put(record.bucket, record.key, body, record.content_type, messages.s3_metadata(record.metadata))
+        except UploadError as failure:
+            log.warning("[RequestId: %s] upload to s3://%s/%s failed: %s", record.request_id, record.bucket, record.key, failure.message)
+            self._answers.given_up(record, failure.code, messages.upload_failure_message(record.request_id, failure.code, failure.message))
             return
-        s3_response = {**messages.json_safe(response), "bucket": target.bucket, "key": key}
-        outbox.status(messages.status_success(request_id, s3_response))
-        outbox.metric(messages.metric(messages.SAMPLE_UPLOAD_SUCCESS, namespace))
-        outbox.prediction(messages.prediction_message(target.bucket, key, prediction, target.config_id, metadata))
-        outbox.metric(messages.metric(messages.SAMPLE_AND_PREDICTION_PUBLISHED, namespace))
+        self._answers.uploaded(record, response)
 
     def _model_input(self, request: FeedbackRequest, config: ComponentConfig) -> tuple[bytes | BinaryIO, int]:
         if request.model_input is not None:
@@ -218,4 +290,9 @@ class FeedbackService:
 
 
 def _request_id_of(raw: Incoming) -> str | None:
-    return raw.request_id if isinstance(raw, FeedbackRequest) else messages.request_id_of(raw)
+    if isinstance(raw, FeedbackRequest):
+        return raw.request_id
+    try:
+        return messages.request_id_of(raw)
+    except Exception:  # the id is only for the answer: a request nothing can be read from gets a new one
+        return None

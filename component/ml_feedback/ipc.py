@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from awsiot.eventstreamrpc import LifecycleHandler
+from awsiot.eventstreamrpc import DeserializeError, LifecycleHandler
 from awsiot.greengrasscoreipc import connect
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import (
@@ -31,11 +31,12 @@ from awsiot.greengrasscoreipc.model import (
     ValidateConfigurationUpdateEvents,
 )
 
+from .messages import UndecodableMessage
 from .threadstate import keep_thread_state, release_thread_state
 
 log = logging.getLogger("ml_feedback.ipc")
 
-Message = dict[str, Any] | bytes
+Message = dict[str, Any] | bytes | UndecodableMessage
 CLOSE_SECONDS = 5.0
 
 
@@ -76,7 +77,12 @@ class IpcBus:
     # -- pub/sub ------------------------------------------------------------------------
 
     def subscribe(self, topic: str, handler: Callable[[Message], None]) -> Subscription:
-        """Local pub/sub messages as a dict (JsonMessage) or bytes (BinaryMessage)."""
+        """Local pub/sub messages as a dict (JsonMessage) or bytes (BinaryMessage).
+
+        A message the IPC client cannot decode (JSON nested too deeply for
+        Python's parser) reaches `handler` as an UndecodableMessage, so it can
+        still be answered.
+        """
 
         def on_event(event: SubscriptionResponseMessage) -> None:
             try:
@@ -87,7 +93,18 @@ class IpcBus:
             except Exception:
                 log.exception("handling a message on %s failed", topic)
 
-        _response, operation = self._client.subscribe_to_topic(topic=topic, on_stream_event=on_event, on_stream_error=_log_stream_error)
+        def on_error(error: Exception) -> bool:
+            payload = error.args[-1] if isinstance(error, DeserializeError) and error.args else None
+            if not isinstance(payload, bytes):
+                return _log_stream_error(error)
+            log.warning("a message on %s could not be decoded by the IPC client (%d bytes)", topic, len(payload))
+            try:
+                handler(UndecodableMessage(payload))
+            except Exception as exc:
+                log.error("handling an undecodable message on %s failed: %s", topic, type(exc).__name__)
+            return False
+
+        _response, operation = self._client.subscribe_to_topic(topic=topic, on_stream_event=on_event, on_stream_error=on_error)
         return Subscription(operation)
 
     def publish_local(self, topic: str, message: dict[str, Any]) -> None:
@@ -169,5 +186,5 @@ def _log_failure(done: Future[Any], what: str) -> None:
 
 
 def _log_stream_error(error: Exception) -> bool:
-    log.warning("IPC stream error: %s", error)
+    log.warning("IPC stream error: %s", str(error)[:300])  # some errors carry the whole message
     return False

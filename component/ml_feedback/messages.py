@@ -12,6 +12,7 @@ import base64
 import datetime
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,14 @@ UNKNOWN_CONFIG_ID = "UnknownConfigId"
 INVALID_MODEL_INPUT = "InvalidModelInput"
 INVALID_MODEL_PREDICTION = "InvalidModelPrediction"
 INTERNAL_ERROR = "InternalError"  # ours: a fault of the component, not of the request
+# Why a selected sample was given up without an S3 error of its own (SPEC §9.6).
+SPOOL_FULL = "SpoolFull"
+EXPIRED = "Expired"
+SPOOL_WRITE_ERROR = "SpoolWriteError"
+# Deepest JSON nesting a request may have (SPEC §9.11): deeper ones are refused before they are parsed.
+MAX_NESTING = 64
+# IoT Core's payload limit: a prediction message larger than this could never be delivered (SPEC §9.11).
+IOT_CORE_MESSAGE_LIMIT = 128 * 1024
 # Longest RequestId accepted, and longest value echoed back in an error message: status messages go
 # to IoT Core, whose payloads are limited, so one huge field must not make the answer undeliverable.
 MAX_ID_CHARS = 256
@@ -53,6 +62,11 @@ def upload_failure_message(request_id: str, error_type: str, error: str) -> str:
         f"[RequestId: {request_id}] Failed to upload model input data due to exception. "
         f"Model prediction will not be published. Exception type: {error_type}, error: {error}"
     )
+
+
+def given_up_message(request_id: str, code: str, reason: str) -> str:
+    """v1's upload failure message for a sample the outbox gave up (SpoolFull, Expired, SpoolWriteError)."""
+    return upload_failure_message(request_id, code, reason)
 
 
 def invalid_request_message(request_id: str, reason: str) -> str:
@@ -98,6 +112,9 @@ SAMPLE_NOT_USED = "SampleNotUsed"
 ERROR_REQUEST_THROTTLED = "ErrorRequestThrottled"
 ERROR_INVALID_REQUEST = "ErrorInvalidRequest"  # ours: v1 had no metric for a malformed request
 ERROR_INTERNAL = "ErrorInternal"  # ours: a request the component failed on
+SAMPLE_QUEUED = "SampleQueued"  # ours: a selected sample starts waiting in the spool for S3
+SPOOL_SAMPLES = "SpoolSamples"  # ours: gauge, samples waiting in the spool
+SPOOL_BYTES = "SpoolBytes"  # ours: gauge, disk the spool uses
 COUNT, BYTES = "Count", "Bytes"
 
 
@@ -157,14 +174,62 @@ def strict_json(data: bytes | str) -> Any:
     return json.loads(data, parse_constant=_not_json)
 
 
-def _json_object(raw: bytes | str | dict[str, Any], code: str, new_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class UndecodableMessage:
+    """A pub/sub message the IPC client could not decode (its JSON nests too deeply for Python's parser, say)."""
+
+    payload: bytes
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+NESTING_PROBLEM = f"the message nests deeper than {MAX_NESTING} levels"
+
+
+def text_nests_deeper(data: bytes | str, limit: int = MAX_NESTING) -> bool:
+    """Whether JSON text nests deeper than `limit`, found without parsing it (so without recursion)."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', raw)):
+        if bracket.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def value_nests_deeper(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether a parsed JSON value nests deeper than `limit` (the value itself is level 1)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _json_object(raw: bytes | str | dict[str, Any] | UndecodableMessage, code: str, new_id: str) -> dict[str, Any]:
     """The request document; NaN and Infinity are refused as the nucleus's JSON parser refuses them."""
+    if isinstance(raw, UndecodableMessage):
+        # The IPC client's envelope ({"jsonMessage": {"message": ...}}) adds two levels.
+        reason = NESTING_PROBLEM if text_nests_deeper(raw.payload, MAX_NESTING + 2) else "the IPC client could not decode the message"
+        raise RequestProblem(code, reason, new_id)
     document: Any = raw
     if not isinstance(document, dict):
+        if text_nests_deeper(raw):
+            raise RequestProblem(code, NESTING_PROBLEM, new_id)
         try:
             document = strict_json(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestProblem(code, f"the message is not valid JSON ({exc})", new_id) from None
+    elif value_nests_deeper(document):
+        raise RequestProblem(code, NESTING_PROBLEM, new_id)
     if not isinstance(document, dict):
         raise RequestProblem(code, "the message must be a JSON object", new_id)
     return document
@@ -183,7 +248,7 @@ def _request_id(document: dict[str, Any], new_id: str) -> str | None:
 REQUEST_ID_RULE = f"RequestId must be a string of at most {MAX_ID_CHARS} characters"
 
 
-def request_id_of(raw: bytes | str | dict[str, Any]) -> str | None:
+def request_id_of(raw: bytes | str | dict[str, Any] | UndecodableMessage) -> str | None:
     """The RequestId a request carries, if it is readable and usable (nothing else is checked)."""
     try:
         document = _json_object(raw, INVALID_REQUEST, "")
@@ -192,7 +257,7 @@ def request_id_of(raw: bytes | str | dict[str, Any]) -> str | None:
     return _request_id(document, "") or None
 
 
-def parse_feedback_request(raw: bytes | str | dict[str, Any], new_id: str) -> FeedbackRequest:
+def parse_feedback_request(raw: bytes | str | dict[str, Any] | UndecodableMessage, new_id: str) -> FeedbackRequest:
     """A request from its JSON (or already parsed) form; raises RequestProblem naming the field."""
     document = _json_object(raw, INVALID_REQUEST, new_id)
     request_id = _request_id(document, new_id)

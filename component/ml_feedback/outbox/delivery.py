@@ -1,0 +1,413 @@
+"""The outbox: spooled samples uploaded by worker threads until S3 has them, each answered exactly once (SPEC §9).
+
+Intake (`accept`, on the feedback service's threads) makes room under
+`SpoolFullPolicy`, writes the sample to the spool and flushes it before any
+upload attempt; it never waits for S3. The upload workers take what the
+`Backlog` says is due, and settle each attempt: stored, worth a retry, or
+refused for good. A sample leaves the spool only after its final answer has
+been handed to IPC, so a crash at any point means it is sent again to the
+same key, never lost and never stored twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from .. import messages
+from ..config import DROP_OLDEST, ComponentConfig
+from ..uploader import PartUploader, UploadError
+from .schedule import Backlog, Waiting
+from .spool import Progress, SampleRecord, Spool, Spooled
+
+log = logging.getLogger("ml_feedback.outbox")
+
+GAUGE_SECONDS = 30.0  # SpoolSamples / SpoolBytes while samples wait (SPEC §9.7: at least once a minute)
+HOUSEKEEPING_SECONDS = 1.0  # how often expiry is checked while samples wait
+MIB = 1024 * 1024
+MIN_PART_BYTES = 8 * MIB
+MAX_PARTS = 10_000
+MAX_SEGMENT_BYTES = 4 * MIB
+MIN_SEGMENT_BYTES = 16 * 1024
+
+
+class Answers(Protocol):
+    """Where the outbox's outcomes become v1 messages (the feedback service)."""
+
+    def uploaded(self, record: SampleRecord, response: dict[str, Any]) -> None: ...
+    def given_up(self, record: SampleRecord, code: str, error_message: str) -> None: ...
+    def queued(self, record: SampleRecord) -> None: ...
+    def gauge(self, samples: int, disk_bytes: int) -> None: ...
+
+
+def segment_bytes(spool_max_bytes: int) -> int:
+    """Segments small enough that a sample still waiting keeps little else on disk, large enough to batch writes."""
+    return max(MIN_SEGMENT_BYTES, min(MAX_SEGMENT_BYTES, spool_max_bytes // 64))
+
+
+def part_bytes(size: int) -> int:
+    """Parts of at least 8 MiB, whole MiB, and never more than S3's 10,000."""
+    return max(MIN_PART_BYTES, math.ceil(size / MAX_PARTS / MIB) * MIB)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    response: dict[str, Any]
+
+
+class Outbox:
+    def __init__(
+        self,
+        directory: Path,
+        config: Callable[[], ComponentConfig],
+        uploader_for: Callable[[ComponentConfig], PartUploader],
+        answers: Answers,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self._config = config
+        self._uploader_for = uploader_for
+        self._answers = answers
+        self._clock, self._wall, self._draw = clock, wall, draw
+        self.spool = Spool(directory, segment_bytes(config().delivery.spool_max_bytes))
+        self._backlog = Backlog()
+        self._spooled: dict[str, Spooled] = {}
+        self._progress: dict[str, Progress] = {}
+        self._reserved = 0  # disk promised to samples being written
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._workers: list[threading.Thread] = []
+        self._uploader: tuple[Any, PartUploader] | None = None
+        self._last_error = ""
+        self._unreachable_since = 0.0
+        self._gauge_at = 0.0
+        self._gauge_shown = False
+
+    # -- start and stop -------------------------------------------------------------------------
+
+    def start(self) -> int:
+        """Read back what the spool holds and start uploading; returns how many samples were waiting."""
+        waiting = self.spool.open()
+        with self._changed:
+            for spooled, progress in waiting:
+                entry_id = spooled.record.entry_id
+                self._backlog.add(entry_id, spooled.disk_bytes, spooled.record.created)
+                self._spooled[entry_id] = spooled
+                if progress.upload_id:
+                    self._progress[entry_id] = progress
+            self._resize_locked()
+        if waiting:
+            log.info("spool: %d samples (%d bytes) waiting from before the start; uploading them", len(waiting), self._backlog.bytes)
+        return len(waiting)
+
+    def update_config(self) -> None:
+        """The configuration changed: the number of workers and the uploader may follow."""
+        with self._changed:
+            self.spool.segment_bytes = segment_bytes(self._config().delivery.spool_max_bytes)
+            self._resize_locked()
+            self._changed.notify_all()
+
+    def stop(self, timeout: float) -> bool:
+        """Stop uploading; waiting samples stay in the spool for the next start. True when every worker ended in time."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        deadline = self._clock() + timeout
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - self._clock()))
+        ended = not any(worker.is_alive() for worker in self._workers)
+        if ended:
+            self.spool.close()
+        return ended
+
+    def _resize_locked(self) -> None:
+        wanted = self._config().upload_workers
+        self._workers = [worker for worker in self._workers if worker.is_alive()]
+        while len(self._workers) < wanted and not self._stopping:
+            worker = threading.Thread(target=self._work, args=(len(self._workers),), name=f"outbox-{len(self._workers)}", daemon=True)
+            self._workers.append(worker)
+            worker.start()
+
+    # -- intake ---------------------------------------------------------------------------------
+
+    def accept(self, record: SampleRecord, body: bytes | BinaryIO) -> None:
+        """Spool a selected sample; it is answered later, or now when the spool cannot take it.
+
+        Raises spool.InputChanged when a ModelInputPath file shrinks while it is copied.
+        """
+        settings = self._config().delivery
+        record = replace(record, created=self._wall())  # the outbox's clock decides its expiry
+        need = Spool.disk_bytes_of(record)
+        with self._changed:
+            victims = self._make_room(need, settings.spool_max_bytes, settings.spool_full_policy)
+            refused = victims is None
+            if not refused:
+                self._reserved += need
+        for spooled in victims or []:
+            reason = (
+                f"the spool is full (SpoolMaxBytes {settings.spool_max_bytes}): "
+                "SpoolFullPolicy DropOldest gave this sample up for a newer one"
+            )
+            self._give_up(spooled, messages.SPOOL_FULL, reason)
+        if refused:
+            with self._changed:
+                waiting, used = len(self._backlog), self._backlog.bytes
+            reason = (
+                f"the spool is full ({waiting} samples, {used} bytes waiting for S3; SpoolMaxBytes {settings.spool_max_bytes}, "
+                f"SpoolFullPolicy {settings.spool_full_policy})"
+            )
+            self._answers.given_up(record, messages.SPOOL_FULL, messages.given_up_message(record.request_id, messages.SPOOL_FULL, reason))
+            return
+        try:
+            spooled = self.spool.append(record, body)
+            self.spool.flush(spooled)
+        except OSError as error:
+            with self._changed:
+                self._reserved -= need
+            log.error("[RequestId: %s] spool: cannot write the sample to %s: %s", record.request_id, self.spool.directory, error)
+            reason = f"the sample could not be written to the spool: {error}"
+            self._answers.given_up(
+                record, messages.SPOOL_WRITE_ERROR, messages.given_up_message(record.request_id, messages.SPOOL_WRITE_ERROR, reason)
+            )
+            return
+        except BaseException:
+            with self._changed:
+                self._reserved -= need
+            raise
+        with self._changed:
+            self._reserved -= need
+            entry = self._backlog.add(record.entry_id, spooled.disk_bytes, record.created)
+            self._spooled[record.entry_id] = spooled
+            entry.queued = self._backlog.unreachable
+            self._changed.notify()
+        if entry.queued:
+            self._answers.queued(record)
+
+    def _make_room(self, need: int, limit: int, policy: str) -> list[Spooled] | None:
+        """The samples DropOldest gives up so `need` more bytes fit (none when they already do); None: refuse the new one."""
+        used = self._backlog.bytes + self._reserved
+        if used + need <= limit:
+            return []
+        if policy != DROP_OLDEST:
+            return None
+        chosen: list[Waiting] = []
+        for entry in self._backlog.idle_oldest_first():
+            chosen.append(entry)
+            used -= entry.size
+            if used + need <= limit:
+                break
+        else:
+            return None  # giving up every idle sample would not make room: the new one gives way
+        for entry in chosen:
+            self._backlog.remove(entry.entry_id)
+        return [self._spooled.pop(entry.entry_id) for entry in chosen]
+
+    # -- the workers -------------------------------------------------------------------------------
+
+    def _work(self, index: int) -> None:
+        while True:
+            job = self._next_job(index)
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:
+                log.exception("outbox worker: unexpected failure")
+
+    def _next_job(self, index: int) -> Callable[[], None] | None:
+        with self._changed:
+            while True:
+                if self._stopping or index >= self._config().upload_workers:
+                    return None
+                now, wall = self._clock(), self._wall()
+                expired = self._backlog.expired(wall, self._config().delivery.time_to_live)
+                if expired:
+                    spooled = [self._spooled.pop(entry.entry_id) for entry in expired]
+                    return lambda: self._expire(spooled, wall)
+                gauge = self._gauge_due(now, wall)
+                if gauge is not None:
+                    samples, disk = gauge
+                    return lambda: self._answers.gauge(samples, disk)
+                entry = self._backlog.take(now)
+                if entry is not None:
+                    spooled_entry = self._spooled[entry.entry_id]
+                    return lambda: self._attempt(spooled_entry)
+                self._changed.wait(self._sleep_seconds(now))
+
+    def _sleep_seconds(self, now: float) -> float | None:
+        """Until the next sample is due; at most HOUSEKEEPING_SECONDS while samples wait (expiry, gauges)."""
+        if not len(self._backlog):
+            return None
+        due = self._backlog.next_due()
+        return max(0.0, min(now + HOUSEKEEPING_SECONDS, due if due is not None else math.inf) - now)
+
+    def _gauge_due(self, now: float, wall: float) -> tuple[int, int] | None:
+        """SpoolSamples / SpoolBytes: every GAUGE_SECONDS while samples wait, and once when the wait is over."""
+        waiting = len(self._backlog)
+        oldest = self._backlog.oldest()
+        backlogged = self._backlog.unreachable or (oldest is not None and wall - oldest.created > GAUGE_SECONDS)
+        if backlogged and now >= self._gauge_at:
+            self._gauge_at = now + GAUGE_SECONDS
+            self._gauge_shown = True
+            return waiting, self._backlog.bytes
+        if self._gauge_shown and not waiting:
+            self._gauge_shown = False
+            self._gauge_at = 0.0
+            return 0, 0
+        return None
+
+    # -- one attempt ------------------------------------------------------------------------------------
+
+    def _current_uploader(self) -> PartUploader:
+        config = self._config()
+        identity = (config.s3_endpoint_url, config.upload_workers)
+        current = self._uploader
+        if current is not None and current[0] == identity:
+            return current[1]
+        uploader = self._uploader_for(config)  # outside the lock: making a boto3 client takes a while
+        with self._changed:
+            if self._uploader is None or self._uploader[0] != identity:
+                self._uploader = (identity, uploader)
+            return self._uploader[1]
+
+    def _attempt(self, spooled: Spooled) -> None:
+        record = spooled.record
+        try:
+            uploader = self._current_uploader()
+            if record.entry_id in self._progress or record.size > self._config().delivery.multipart_threshold:
+                outcome: _Stored | UploadError = _Stored(self._upload_in_parts(uploader, spooled))
+            else:
+                body = self.spool.read(spooled)
+                metadata = messages.s3_metadata(record.metadata)
+                outcome = _Stored(uploader.put(record.bucket, record.key, body, record.content_type, metadata))
+        except UploadError as failure:
+            outcome = failure
+        except OSError as error:
+            outcome = UploadError(messages.INTERNAL_ERROR, f"the sample could not be read back from the spool: {error}")
+        self._settle(spooled, outcome)
+
+    def _upload_in_parts(self, uploader: PartUploader, spooled: Spooled) -> dict[str, Any]:
+        """A large sample, resuming after the last part S3 confirmed (SPEC §9.9)."""
+        record = spooled.record
+        progress = self._progress.setdefault(record.entry_id, Progress())
+        if progress.upload_id is None:
+            metadata = messages.s3_metadata(record.metadata)
+            progress.upload_id = uploader.create_multipart(record.bucket, record.key, record.content_type, metadata)
+            progress.etags.clear()
+            self.spool.note_upload(spooled, progress.upload_id)
+        size = part_bytes(record.size)
+        count = max(1, math.ceil(record.size / size))
+        try:
+            for number in range(1, count + 1):
+                if number in progress.etags:
+                    continue
+                start = (number - 1) * size
+                data = self.spool.read(spooled, start, min(size, record.size - start))
+                progress.etags[number] = uploader.upload_part(record.bucket, record.key, progress.upload_id, number, data)
+                self.spool.note_part(spooled, number, progress.etags[number])
+            etags = [progress.etags[number] for number in range(1, count + 1)]
+            return uploader.complete_multipart(record.bucket, record.key, progress.upload_id, etags)
+        except UploadError as failure:
+            if failure.code == "NoSuchUpload":  # aborted or expired on S3's side: start over, later
+                self._progress.pop(record.entry_id, None)
+                self.spool.note_restart(spooled)
+                raise UploadError(failure.code, failure.message, retryable=True) from failure
+            raise
+
+    def _settle(self, spooled: Spooled, outcome: _Stored | UploadError) -> None:
+        with self._changed:
+            if self._stopping:
+                self._backlog.interrupted(spooled.record.entry_id)  # answered after the next start, from the spool
+                return
+            if isinstance(outcome, UploadError) and outcome.retryable:
+                first_wait = self._wait_again_locked(spooled.record, outcome)
+            else:
+                ended = self._end_locked(spooled.record, outcome)
+            self._changed.notify_all()
+        record = spooled.record
+        if isinstance(outcome, UploadError) and outcome.retryable:
+            if first_wait:
+                self._answers.queued(record)
+            return
+        still_waiting, progress = ended
+        if isinstance(outcome, _Stored):
+            if still_waiting is not None:
+                since = self._clock() - self._unreachable_since
+                log.info("S3 reachable again after %.0f s: uploading %d waiting samples", since, still_waiting)
+            self._answers.uploaded(record, outcome.response)
+        else:
+            self._abort(record, progress)
+            log.warning("[RequestId: %s] upload to s3://%s/%s failed: %s", record.request_id, record.bucket, record.key, outcome.message)
+            self._answers.given_up(record, outcome.code, messages.upload_failure_message(record.request_id, outcome.code, outcome.message))
+        self.spool.done(spooled)
+
+    def _wait_again_locked(self, record: SampleRecord, failure: UploadError) -> bool:
+        """A retryable failure: the sample waits; True when it starts waiting now (SampleQueued)."""
+        now = self._clock()
+        entry = self._backlog.get(record.entry_id)
+        starts = self._backlog.failed(record.entry_id, now, self._config().delivery.max_retry_interval, self._draw())
+        self._last_error = f"{failure.code}: {failure.message}"[:300]
+        if starts:
+            self._unreachable_since = now
+            log.warning("S3 unreachable: %d samples waiting (%s)", len(self._backlog), self._last_error)
+        first_wait = entry is not None and not entry.queued
+        if entry is not None:
+            entry.queued = True
+        return first_wait
+
+    def _end_locked(self, record: SampleRecord, outcome: _Stored | UploadError) -> tuple[int | None, Progress | None]:
+        """Stored, or refused for good: the sample leaves the schedule.
+
+        Returns how many samples are still waiting when this success ends an outage (None otherwise), and any multipart progress.
+        """
+        still_waiting = None
+        if isinstance(outcome, _Stored):
+            if self._backlog.succeeded(record.entry_id):
+                still_waiting = len(self._backlog)
+        else:
+            self._backlog.ended(record.entry_id)
+        self._spooled.pop(record.entry_id, None)
+        return still_waiting, self._progress.pop(record.entry_id, None)
+
+    # -- giving up -------------------------------------------------------------------------------------
+
+    def _expire(self, spooled: list[Spooled], wall: float) -> None:
+        time_to_live = self._config().delivery.time_to_live
+        for item in spooled:
+            age = wall - item.record.created
+            reason = f"the sample waited {age:.0f} s for S3, longer than SampleTimeToLiveSeconds ({time_to_live})"
+            if self._last_error:
+                reason += f"; last error: {self._last_error}"
+            self._give_up(item, messages.EXPIRED, reason)
+
+    def _give_up(self, spooled: Spooled, code: str, reason: str) -> None:
+        record = spooled.record
+        with self._changed:
+            progress = self._progress.pop(record.entry_id, None)
+        self._abort(record, progress)
+        self._answers.given_up(record, code, messages.given_up_message(record.request_id, code, reason))
+        self.spool.done(spooled)
+
+    def _abort(self, record: SampleRecord, progress: Progress | None) -> None:
+        """A multipart upload of a sample that was given up is aborted, best effort (an S3 lifecycle rule catches the rest)."""
+        if progress is None or progress.upload_id is None:
+            return
+        try:
+            self._current_uploader().abort_multipart(record.bucket, record.key, progress.upload_id)
+        except UploadError as failure:
+            log.info("could not abort the multipart upload of s3://%s/%s: %s", record.bucket, record.key, failure.code)
+
+    # -- for the metrics and tests ---------------------------------------------------------------------
+
+    def waiting(self) -> tuple[int, int]:
+        with self._changed:
+            return len(self._backlog), self._backlog.bytes
