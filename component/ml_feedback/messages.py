@@ -229,7 +229,7 @@ def _json_object(raw: bytes | str | dict[str, Any] | UndecodableMessage, code: s
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestProblem(code, f"the message is not valid JSON ({exc})", new_id) from None
     elif value_nests_deeper(document):
-        raise RequestProblem(code, NESTING_PROBLEM, new_id)
+        raise RequestProblem(code, NESTING_PROBLEM, _request_id(document, new_id) or new_id)
     if not isinstance(document, dict):
         raise RequestProblem(code, "the message must be a JSON object", new_id)
     return document

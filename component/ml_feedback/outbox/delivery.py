@@ -1,8 +1,9 @@
 """The outbox: spooled samples uploaded by worker threads until S3 has them, each answered exactly once (SPEC §9).
 
 Intake (`accept`, on the feedback service's threads) makes room under
-`SpoolFullPolicy`, writes the sample to the spool and flushes it before any
-upload attempt; it never waits for S3. The upload workers take what the
+`SpoolFullPolicy` and writes the sample to the spool; it never waits for S3
+nor for the disk flush. The flusher thread puts what was written on stable
+storage in groups and only then makes it due for upload. The upload workers take what the
 `Backlog` says is due, and settle each attempt: stored, worth a retry, or
 refused for good. A sample leaves the spool only after its final answer has
 been handed to IPC, so a crash at any point means it is sent again to the
@@ -82,11 +83,14 @@ class Outbox:
         self._backlog = Backlog()
         self._spooled: dict[str, Spooled] = {}
         self._progress: dict[str, Progress] = {}
-        self._reserved = 0  # disk promised to samples being written
+        self._reserved = 0  # disk promised to samples being written and flushed
+        self._unflushed: list[Spooled] = []  # written by intake, not yet on stable storage
+        self._flusher = threading.Thread(target=self._flush_samples, name="outbox-flush", daemon=True)
         self._changed = threading.Condition()
         self._stopping = False
         self._workers: list[threading.Thread] = []
         self._uploader: tuple[Any, PartUploader] | None = None
+        self._uploader_lock = threading.Lock()
         self._last_error = ""
         self._unreachable_since = 0.0
         self._gauge_at = 0.0
@@ -96,7 +100,12 @@ class Outbox:
 
     def start(self) -> int:
         """Read back what the spool holds and start uploading; returns how many samples were waiting."""
-        waiting = self.spool.open()
+        waiting, damaged = self.spool.open()
+        for record in damaged:
+            reason = f"the spooled sample was found damaged on disk at start and moved to {self.spool.directory / 'corrupt'}"
+            self._answers.given_up(
+                record, messages.SPOOL_WRITE_ERROR, messages.given_up_message(record.request_id, messages.SPOOL_WRITE_ERROR, reason)
+            )
         with self._changed:
             for spooled, progress in waiting:
                 entry_id = spooled.record.entry_id
@@ -105,6 +114,8 @@ class Outbox:
                 if progress.upload_id:
                     self._progress[entry_id] = progress
             self._resize_locked()
+        self._flusher.start()
+        self._current_uploader()  # now, not in the middle of the first burst of requests
         if waiting:
             log.info("spool: %d samples (%d bytes) waiting from before the start; uploading them", len(waiting), self._backlog.bytes)
         return len(waiting)
@@ -122,9 +133,10 @@ class Outbox:
             self._stopping = True
             self._changed.notify_all()
         deadline = self._clock() + timeout
-        for worker in self._workers:
-            worker.join(max(0.0, deadline - self._clock()))
-        ended = not any(worker.is_alive() for worker in self._workers)
+        threads = [thread for thread in [self._flusher, *self._workers] if thread.ident is not None]
+        for thread in threads:
+            thread.join(max(0.0, deadline - self._clock()))
+        ended = not any(thread.is_alive() for thread in threads)
         if ended:
             self.spool.close()
         return ended
@@ -169,28 +181,53 @@ class Outbox:
             return
         try:
             spooled = self.spool.append(record, body)
-            self.spool.flush(spooled)
         except OSError as error:
-            with self._changed:
-                self._reserved -= need
-            log.error("[RequestId: %s] spool: cannot write the sample to %s: %s", record.request_id, self.spool.directory, error)
-            reason = f"the sample could not be written to the spool: {error}"
-            self._answers.given_up(
-                record, messages.SPOOL_WRITE_ERROR, messages.given_up_message(record.request_id, messages.SPOOL_WRITE_ERROR, reason)
-            )
+            self._not_written(record, need, error)
             return
         except BaseException:
             with self._changed:
                 self._reserved -= need
             raise
         with self._changed:
-            self._reserved -= need
-            entry = self._backlog.add(record.entry_id, spooled.disk_bytes, record.created)
-            self._spooled[record.entry_id] = spooled
-            entry.queued = self._backlog.unreachable
-            self._changed.notify()
-        if entry.queued:
-            self._answers.queued(record)
+            self._unflushed.append(spooled)
+            self._changed.notify_all()
+
+    def _not_written(self, record: SampleRecord, reserved: int, error: OSError) -> None:
+        with self._changed:
+            self._reserved -= reserved
+        log.error("[RequestId: %s] spool: cannot write the sample to %s: %s", record.request_id, self.spool.directory, error)
+        reason = f"the sample could not be written to the spool: {error}"
+        self._answers.given_up(record, messages.SPOOL_WRITE_ERROR, messages.given_up_message(record.request_id, messages.SPOOL_WRITE_ERROR, reason))
+
+    def _flush_samples(self) -> None:
+        """The flusher thread: what intake wrote goes to stable storage in groups, then becomes due for upload (SPEC §9.1)."""
+        while True:
+            with self._changed:
+                while not self._unflushed and not self._stopping:
+                    self._changed.wait()
+                batch, self._unflushed = self._unflushed, []
+                if not batch and self._stopping:
+                    return
+            try:
+                self.spool.flush()
+            except OSError as error:
+                for spooled in batch:
+                    self._not_written(spooled.record, spooled.disk_bytes, error)
+                    self.spool.done(spooled)
+                continue
+            queued = []
+            with self._changed:
+                for spooled in batch:
+                    record = spooled.record
+                    self._reserved -= spooled.disk_bytes
+                    entry = self._backlog.add(record.entry_id, spooled.disk_bytes, record.created)
+                    self._spooled[record.entry_id] = spooled
+                    if self._backlog.unreachable:
+                        entry.queued = True
+                        queued.append(record)
+                self._changed.notify_all()
+            for record in queued:
+                self._answers.queued(record)
 
     def _make_room(self, need: int, limit: int, policy: str) -> list[Spooled] | None:
         """The samples DropOldest gives up so `need` more bytes fit (none when they already do); None: refuse the new one."""
@@ -273,10 +310,9 @@ class Outbox:
         current = self._uploader
         if current is not None and current[0] == identity:
             return current[1]
-        uploader = self._uploader_for(config)  # outside the lock: making a boto3 client takes a while
-        with self._changed:
+        with self._uploader_lock:  # not the schedule's lock: making a boto3 client takes a while
             if self._uploader is None or self._uploader[0] != identity:
-                self._uploader = (identity, uploader)
+                self._uploader = (identity, self._uploader_for(config))
             return self._uploader[1]
 
     def _attempt(self, spooled: Spooled) -> None:
@@ -329,14 +365,14 @@ class Outbox:
                 self._backlog.interrupted(spooled.record.entry_id)  # answered after the next start, from the spool
                 return
             if isinstance(outcome, UploadError) and outcome.retryable:
-                first_wait = self._wait_again_locked(spooled.record, outcome)
+                now_waiting = self._wait_again_locked(spooled.record, outcome)
             else:
                 ended = self._end_locked(spooled.record, outcome)
             self._changed.notify_all()
         record = spooled.record
         if isinstance(outcome, UploadError) and outcome.retryable:
-            if first_wait:
-                self._answers.queued(record)
+            for waiting in now_waiting:
+                self._answers.queued(waiting)
             return
         still_waiting, progress = ended
         if isinstance(outcome, _Stored):
@@ -350,19 +386,24 @@ class Outbox:
             self._answers.given_up(record, outcome.code, messages.upload_failure_message(record.request_id, outcome.code, outcome.message))
         self.spool.done(spooled)
 
-    def _wait_again_locked(self, record: SampleRecord, failure: UploadError) -> bool:
-        """A retryable failure: the sample waits; True when it starts waiting now (SampleQueued)."""
+    def _wait_again_locked(self, record: SampleRecord, failure: UploadError) -> list[SampleRecord]:
+        """A retryable failure: the sample waits. Returns the samples that start waiting for S3 now (SampleQueued):
+
+        this one, and when this failure starts an outage, every sample spooled before it was known.
+        """
         now = self._clock()
-        entry = self._backlog.get(record.entry_id)
         starts = self._backlog.failed(record.entry_id, now, self._config().delivery.max_retry_interval, self._draw())
         self._last_error = f"{failure.code}: {failure.message}"[:300]
         if starts:
             self._unreachable_since = now
             log.warning("S3 unreachable: %d samples waiting (%s)", len(self._backlog), self._last_error)
-        first_wait = entry is not None and not entry.queued
-        if entry is not None:
+            candidates = [entry for entry in self._backlog.idle_oldest_first() if not entry.queued]
+        else:
+            entry = self._backlog.get(record.entry_id)
+            candidates = [entry] if entry is not None and not entry.queued else []
+        for entry in candidates:
             entry.queued = True
-        return first_wait
+        return [self._spooled[entry.entry_id].record for entry in candidates]
 
     def _end_locked(self, record: SampleRecord, outcome: _Stored | UploadError) -> tuple[int | None, Progress | None]:
         """Stored, or refused for good: the sample leaves the schedule.

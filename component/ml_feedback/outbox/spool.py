@@ -9,7 +9,9 @@ its own.
 
 Each segment has a journal beside it (`000000000001.ack`, JSON lines): a
 sample's multipart progress, and `done` once the sample has its final
-answer. A segment is deleted when every sample in it is done. Journal lines
+answer. A segment is deleted when every sample in it is done (the one being
+written is emptied instead), so a spool with nothing waiting holds no
+sample bytes. Journal lines
 are written without a flush: they survive `kill -9`; after a power loss a
 sample may be sent again, to the same key (§9.2).
 
@@ -113,7 +115,6 @@ class Spooled:
     segment: int
     body_offset: int
     disk_bytes: int
-    sequence: int = 0  # write order, for the group flush
 
 
 @dataclass
@@ -145,88 +146,61 @@ class Spool:
         self._active: _Segment | None = None
         self._active_fd: int | None = None
         self._next_number = 1
-        self._written = 0
-        self._flushed = 0
         self._unflushed: set[int] = set()  # file descriptors written since the last flush
         self._retired: list[int] = []  # write descriptors of segments no longer written, closed after their flush
         self._directory_fd: int | None = None
 
     # -- start --------------------------------------------------------------------------------
 
-    def open(self) -> list[tuple[Spooled, Progress]]:
-        """Create the folder, or read back every waiting sample in it (oldest first)."""
+    def open(self) -> tuple[list[tuple[Spooled, Progress]], list[SampleRecord]]:
+        """Create the folder, or read back every waiting sample in it (oldest first).
+
+        Also returns the samples found damaged whose header could still be read, so their requests can be answered.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         self._directory_fd = os.open(self.directory, os.O_RDONLY)
         waiting: list[tuple[Spooled, Progress]] = []
-        numbers = sorted(int(path.stem) for path in self.directory.glob(f"*{SEGMENT_SUFFIX}") if path.stem.isdigit())
+        damaged: list[SampleRecord] = []
+        numbers = _segment_numbers(self.directory)
         for path in self.directory.glob(f"*{JOURNAL_SUFFIX}"):
             if path.stem.isdigit() and int(path.stem) not in numbers:
                 path.unlink()
         for number in numbers:
             segment = _Segment(number, size=self._segment_path(number).stat().st_size)
-            done, progress = self._read_journal(number)
-            for spooled in self._read_segment(number):
-                if spooled.record.entry_id not in done:
-                    segment.live.add(spooled.record.entry_id)
-                    waiting.append((spooled, progress.get(spooled.record.entry_id, Progress())))
+            done, progress = _read_journal(self._journal_path(number))
+            _end_torn_line(self._journal_path(number))
+            with open(self._segment_path(number), "rb") as handle:
+                for found in _records(handle, number):
+                    if isinstance(found, _Damaged):
+                        self._set_aside(handle, number, found)
+                        if found.record is not None and found.record.entry_id not in done:
+                            damaged.append(found.record)
+                    elif found.record.entry_id not in done:
+                        segment.live.add(found.record.entry_id)
+                        waiting.append((found, progress.get(found.record.entry_id, Progress())))
             self._segments[number] = segment
             if not segment.live:
                 self._delete(segment)
         self._next_number = (numbers[-1] + 1) if numbers else 1
-        return waiting
+        return waiting, damaged
 
-    def _read_segment(self, number: int) -> Iterator[Spooled]:
-        path = self._segment_path(number)
-        with open(path, "rb") as handle:
-            end = os.fstat(handle.fileno()).st_size
-            offset = 0
-            while offset < end:
-                spooled = _read_record(handle, number, offset, end)
-                if spooled is not None:
-                    yield spooled
-                    offset += spooled.disk_bytes
-                    continue
-                following = _next_magic(handle, offset + 1, end)
-                self._set_aside(handle, number, offset, following)
-                offset = following
-
-    def _set_aside(self, handle: BinaryIO, number: int, start: int, end: int) -> None:
-        """Copy a torn or corrupt stretch of a segment to corrupt/ (the segment itself is deleted once its good records are done)."""
+    def _set_aside(self, handle: BinaryIO, number: int, damaged: _Damaged) -> None:
+        """Copy a torn or corrupt stretch of a segment to corrupt/ (the segment goes once its good samples are done)."""
         folder = self.directory / CORRUPT_FOLDER
         folder.mkdir(exist_ok=True)
-        target = folder / f"{number:012d}-{start}.bad"
-        handle.seek(start)
+        target = folder / f"{number:012d}-{damaged.start}.bad"
+        handle.seek(damaged.start)
         with open(target, "wb") as out:
-            remaining = end - start
+            remaining = damaged.end - damaged.start
             while remaining > 0:
                 chunk = handle.read(min(COPY_CHUNK, remaining))
                 if not chunk:
                     break
                 out.write(chunk)
                 remaining -= len(chunk)
-        log.error("spool: a torn or corrupt entry (%d bytes) was moved to %s; the other entries are kept", end - start, target)
-
-    def _read_journal(self, number: int) -> tuple[set[str], dict[str, Progress]]:
-        done: set[str] = set()
-        progress: dict[str, Progress] = {}
-        path = self._journal_path(number)
-        if not path.exists():
-            return done, progress
-        for line in path.read_bytes().splitlines():
-            try:
-                event = json.loads(line)
-                entry_id = event["id"]
-                if event.get("done"):
-                    done.add(entry_id)
-                elif "upload" in event:
-                    progress[entry_id] = Progress(event["upload"])
-                elif "part" in event and entry_id in progress:
-                    progress[entry_id].etags[int(event["part"])] = str(event["etag"])
-                elif event.get("restart"):
-                    progress.pop(entry_id, None)
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by a crash: what it said did not happen
-        return done, progress
+        handle.seek(damaged.end)
+        whose = f" (RequestId {damaged.record.request_id})" if damaged.record is not None else ""
+        log.error("spool: a torn or corrupt entry%s, %d bytes, was moved to %s", whose, damaged.end - damaged.start, target)
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -235,7 +209,9 @@ class Spool:
         return _PREFIX.size + len(record.header()) + record.size + _TRAILER.size
 
     def append(self, record: SampleRecord, body: bytes | BinaryIO) -> Spooled:
-        """Write a sample (not yet flushed: call `flush`). On failure nothing of it stays in the spool."""
+        """Write a sample (it survives `kill -9` now, a power loss after `flush`). On failure nothing of it stays in the spool."""
+        if isinstance(body, bytes) and len(body) != record.size:
+            raise ValueError(f"the sample has {len(body)} bytes, its record says {record.size}")
         header = record.header()
         disk_bytes = self.disk_bytes_of(record)
         prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header), record.size)
@@ -255,11 +231,10 @@ class Spool:
                 raise
             segment.size += disk_bytes
             segment.live.add(record.entry_id)
-            self._written += 1
             self._unflushed.add(fd)
             if disk_bytes > self.segment_bytes:
                 self._retire_active()  # a sample larger than a segment keeps its segment to itself
-            return Spooled(record, segment.number, start + _PREFIX.size + len(header), disk_bytes, self._written)
+            return Spooled(record, segment.number, start + _PREFIX.size + len(header), disk_bytes)
 
     def _segment_for(self, disk_bytes: int) -> tuple[_Segment, int]:
         active = self._active
@@ -284,13 +259,10 @@ class Spool:
         if finished is not None and not finished.live:
             self._delete(finished)
 
-    def flush(self, spooled: Spooled) -> None:
-        """Return once `spooled` is on stable storage; one flush serves every sample written before it."""
+    def flush(self) -> None:
+        """Put every sample written so far on stable storage (one `fdatasync` per segment written to, however many samples)."""
         with self._flush_lock:
-            if self._flushed >= spooled.sequence:
-                return
             with self._lock:
-                target = self._written
                 descriptors = [os.dup(fd) for fd in self._unflushed]
                 self._unflushed.clear()
                 retired, self._retired = self._retired, []
@@ -300,7 +272,6 @@ class Spool:
             finally:
                 for fd in descriptors + retired:
                     os.close(fd)
-            self._flushed = target
 
     # -- progress and answers ----------------------------------------------------------------------
 
@@ -337,7 +308,15 @@ class Spool:
                 return
             self._journal_locked(segment, {"id": spooled.record.entry_id, "done": True})
             segment.live.discard(spooled.record.entry_id)
-            if not segment.live and segment is not self._active:
+            if segment.live:
+                return
+            if segment is self._active and self._active_fd is not None:
+                # Emptied in place (cheaper than a new file per sample); the segment first, as in _delete.
+                os.ftruncate(self._active_fd, 0)
+                if segment.journal_fd is not None:
+                    os.ftruncate(segment.journal_fd, 0)
+                segment.size = 0
+            else:
                 self._delete(segment)
 
     def _journal(self, spooled: Spooled, event: dict[str, Any]) -> None:
@@ -404,17 +383,51 @@ def _copy(source: BinaryIO, fd: int, size: int, crc: int) -> int:
     return crc
 
 
-def _read_record(handle: BinaryIO, number: int, offset: int, end: int) -> Spooled | None:
-    """The record at `offset`, or None when it is torn, corrupt or of an unknown format version."""
+@dataclass(frozen=True)
+class _Damaged:
+    """A stretch of a segment that holds no good record; `record` when its header could still be read."""
+
+    start: int
+    end: int
+    record: SampleRecord | None = None
+
+
+def _segment_numbers(directory: Path) -> list[int]:
+    return sorted(int(path.stem) for path in directory.glob(f"*{SEGMENT_SUFFIX}") if path.stem.isdigit())
+
+
+def _records(handle: BinaryIO, number: int) -> Iterator[Spooled | _Damaged]:
+    """Every record of a segment in order, and the damaged stretches between them."""
+    end = os.fstat(handle.fileno()).st_size
+    offset = 0
+    while offset < end:
+        found = _read_record(handle, number, offset, end)
+        if isinstance(found, Spooled):
+            yield found
+            offset += found.disk_bytes
+            continue
+        following = _next_magic(handle, offset + 1, end)
+        yield _Damaged(offset, following, found)
+        offset = following
+
+
+def _read_record(handle: BinaryIO, number: int, offset: int, end: int) -> Spooled | SampleRecord | None:
+    """The record at `offset`; when it is torn or corrupt, its header if that still reads, else None."""
     handle.seek(offset)
     prefix = handle.read(_PREFIX.size)
     if len(prefix) < _PREFIX.size:
         return None
     magic, version, header_length, body_length = _PREFIX.unpack(prefix)
-    disk_bytes = _PREFIX.size + header_length + body_length + _TRAILER.size
-    if magic != MAGIC or version != FORMAT_VERSION or header_length > MAX_HEADER_BYTES or offset + disk_bytes > end:
+    if magic != MAGIC or version != FORMAT_VERSION or header_length > MAX_HEADER_BYTES:
         return None
     header = handle.read(header_length)
+    try:
+        record: SampleRecord | None = SampleRecord.from_header(header, body_length)
+    except ValueError:
+        record = None
+    disk_bytes = _PREFIX.size + header_length + body_length + _TRAILER.size
+    if record is None or offset + disk_bytes > end:
+        return record
     crc = zlib.crc32(header)
     remaining = body_length
     while remaining > 0:
@@ -423,11 +436,7 @@ def _read_record(handle: BinaryIO, number: int, offset: int, end: int) -> Spoole
         remaining -= len(chunk)
     (stored,) = _TRAILER.unpack(handle.read(_TRAILER.size))
     if stored != crc:
-        return None
-    try:
-        record = SampleRecord.from_header(header, body_length)
-    except ValueError:
-        return None
+        return record
     return Spooled(record, number, offset + _PREFIX.size + header_length, disk_bytes)
 
 
@@ -442,3 +451,54 @@ def _next_magic(handle: BinaryIO, start: int, end: int) -> int:
             return position + found
         position += COPY_CHUNK
     return end
+
+
+def _read_journal(path: Path) -> tuple[set[str], dict[str, Progress]]:
+    """The samples a segment's journal says are done, and the multipart progress of the others."""
+    done: set[str] = set()
+    progress: dict[str, Progress] = {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return done, progress
+    for line in lines:
+        try:
+            event = json.loads(line)
+            entry_id = event["id"]
+            if event.get("done"):
+                done.add(entry_id)
+            elif "upload" in event:
+                progress[entry_id] = Progress(event["upload"])
+            elif "part" in event and entry_id in progress:
+                progress[entry_id].etags[int(event["part"])] = str(event["etag"])
+            elif event.get("restart"):
+                progress.pop(entry_id, None)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a crash: what it said did not happen
+    return done, progress
+
+
+def _end_torn_line(path: Path) -> None:
+    """A journal line cut short by a crash is ended, so the next line is not glued to it."""
+    try:
+        with open(path, "rb+") as journal:
+            size = journal.seek(0, os.SEEK_END)
+            if size:
+                journal.seek(size - 1)
+                if journal.read(1) != b"\n":
+                    journal.write(b"\n")
+    except FileNotFoundError:
+        pass
+
+
+def peek(directory: Path) -> list[SampleRecord]:
+    """The samples waiting in a spool folder, read without changing anything (for diagnostics and tests)."""
+    waiting: list[SampleRecord] = []
+    for number in _segment_numbers(directory):
+        done, _progress = _read_journal(directory / f"{number:012d}{JOURNAL_SUFFIX}")
+        try:
+            with open(directory / f"{number:012d}{SEGMENT_SUFFIX}", "rb") as handle:
+                waiting += [r.record for r in _records(handle, number) if isinstance(r, Spooled) and r.record.entry_id not in done]
+        except FileNotFoundError:
+            continue  # deleted while we looked
+    return waiting
