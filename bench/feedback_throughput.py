@@ -1,6 +1,6 @@
-"""Benchmark: feedback requests/s end to end, against direct boto3 puts to the same S3 server.
+"""Benchmark: feedback requests/s end to end, against direct boto3 puts to the same S3 server; spool on vs off; recovery.
 
-    python bench/feedback_throughput.py [--count 600] [--rounds 3] [--size 10240]
+    python bench/feedback_throughput.py [--count 600] [--rounds 3] [--size 10240] [--outage 60]
 
 The measured path is the whole loop: a client component sends each request
 with the v1 SDK -> IPC -> community.greengrass.MLFeedback -> S3 (moto, in its
@@ -20,6 +20,14 @@ first few hundred requests), then measured in alternating rounds, since a
 shared machine drifts; the median ratios are the result. Also printed: the
 component's peak RSS, and the CPU each process spends per request on each
 path, which shows where the time goes.
+
+The component runs each round twice, alternating which goes first: with its
+spool (the default: every sample on disk before its upload) and without
+(`SpoolMaxBytes: 0`, v1's single upload call); the median ratio is the cost
+of durability. Then the recovery figure: S3 is stopped, COUNT samples
+arrive and wait in the spool for `--outage` seconds, S3 comes back on the
+same port, and the bench times how long until every one is uploaded, and
+that drain rate against the spool-on steady state.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -85,13 +94,14 @@ class IoTCoreArrivals(Loopback):
         super().publish(topic, payload, qos, retain, properties)
 
 
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def start_moto(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """moto's server in its own process, the bucket there before it answers (on `port` again, after an outage)."""
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    server = REPO / "tests" / "support" / "s3_server.py"
+    process = subprocess.Popen([sys.executable, str(server), str(port), BUCKET], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), 0.1).close()
@@ -163,7 +173,7 @@ def recipe(
     return document
 
 
-def project(folder: Path, rounds: int, count: int, size: int) -> tuple[Path, Path]:
+def project(folder: Path, batches: int, count: int, size: int) -> tuple[Path, Path]:
     recipes, artifacts = folder / "recipes", folder / "artifacts"
     recipes.mkdir(parents=True)
     shutil.copy(REPO / "recipes" / f"{COMPONENT}-1.0.0.yaml", recipes)
@@ -174,7 +184,7 @@ def project(folder: Path, rounds: int, count: int, size: int) -> tuple[Path, Pat
         CLIENT,
         {
             "Setenv": {"PYTHONPATH": f"{{{COMPONENT}:artifacts:decompressedPath}}/{COMPONENT}/component"},
-            "Run": f"{{{COMPONENT}:work:path}}/python -u {{artifacts:path}}/feedback_client.py {WARMUP} {rounds} {count} {size}",
+            "Run": f"{{{COMPONENT}:work:path}}/python -u {{artifacts:path}}/feedback_client.py {WARMUP} {batches} {count} {size}",
         },
         {"bench:1": {"operations": ["aws.greengrass#PublishToTopic"], "resources": [messages.FEEDBACK_REQUEST_TOPIC]}},
         {COMPONENT: {"VersionRequirement": "^1.0.0"}},
@@ -222,9 +232,13 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def alternating_rounds(folder: Path, endpoint: str, s3_pid: int, rounds: int, count: int, size: int) -> dict[str, object]:
-    """Per round: direct boto3 puts, then one batch through the component (kept running and warm)."""
-    recipes, artifacts = project(folder, rounds, count, size)
+SPOOL_ON, SPOOL_OFF = "spool on", "spool off"
+
+
+async def alternating_rounds(folder: Path, endpoint: str, moto: subprocess.Popen[bytes], args: argparse.Namespace) -> dict[str, object]:
+    """Per round: direct boto3 puts, then one batch through the component with its spool and one without (order alternating)."""
+    rounds, count, size = args.rounds, args.count, args.size
+    recipes, artifacts = project(folder, 2 * rounds + 1, count, size)
     environment = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint}
     environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
     cloud = IoTCoreArrivals()
@@ -234,50 +248,99 @@ async def alternating_rounds(folder: Path, endpoint: str, s3_pid: int, rounds: i
         "FeedbackConfigurationMap": {"Bench": {"s3-bucket-name": BUCKET, "content-type": "application/octet-stream"}},
         "RequestLimit": "999",
         "UploadWorkers": WORKERS,
+        "MaxRetryIntervalSeconds": 30,  # the default: recovery does not lean on a short backoff
     }
     work = folder / "root" / "work" / CLIENT
     direct: list[float] = []
     same: list[float] = []
-    component: list[float] = []
-    try:
-        first = nucleus.deployments.submit(
-            DeploymentRequest(recipes, artifacts, {COMPONENT: "1.0.0"}, configuration={COMPONENT: {"MERGE": settings}})
+    component: dict[str, list[float]] = {SPOOL_ON: [], SPOOL_OFF: []}
+    batch = 0
+
+    async def deploy(spool_max_bytes: int, add: dict[str, str] | None = None) -> None:
+        update = {COMPONENT: {"MERGE": {**settings, "SpoolMaxBytes": spool_max_bytes}}}
+        record = nucleus.deployments.submit(
+            DeploymentRequest(recipes if add else None, artifacts if add else None, add or {}, configuration=update)
         )
-        await first.done.wait()
-        assert first.status == "SUCCEEDED", first.details
+        await record.done.wait()
+        assert record.status == "SUCCEEDED", record.details
+
+    async def run_batch(meter: CpuMeter | None) -> tuple[float, float]:
+        """One batch of COUNT requests: (requests/s until the last prediction reached IoT Core, when S3 work began)."""
+        nonlocal batch
+        predictions.clear()
+        if meter:
+            meter.begin()
+        (work / f"go-{batch}").touch()
+        while len(predictions) + len(failures) < count or not (work / f"round-{batch}.json").exists():
+            await asyncio.sleep(0.02)
+        client = json.loads((work / f"round-{batch}.json").read_text())
+        if meter:
+            meter.end(count, {"client": client["cpu"]})
+        batch += 1
+        return count / (max(predictions) - client["started"]), client["started"]
+
+    try:
+        await deploy(SPOOL_DEFAULT, {COMPONENT: "1.0.0"})
         await asyncio.to_thread(direct_puts, endpoint, WARMUP, size)
         nucleus.deployments.submit(DeploymentRequest(None, None, {CLIENT: "1.0.0"}))
         predictions, failures = cloud.predictions, cloud.failures
         while len(predictions) + len(failures) < WARMUP:
             await asyncio.sleep(0.01)
-        direct_cpu = CpuMeter({"S3 server": s3_pid, "boto3 threads (bench process)": os.getpid()})
-        loop_cpu = CpuMeter(
-            {
-                "S3 server": s3_pid,
-                "component": nucleus.components[COMPONENT].runner.pids()[0],
-                "emulator (bench process)": os.getpid(),
-            }
-        )
-        for batch in range(rounds):
+        direct_cpu = CpuMeter({"S3 server": moto.pid, "boto3 threads (bench process)": os.getpid()})
+        component_pid = nucleus.components[COMPONENT].runner.pids()[0]
+        loop_cpu = {
+            mode: CpuMeter({"S3 server": moto.pid, "component": component_pid, "emulator (bench process)": os.getpid()})
+            for mode in component
+        }
+        for round_number in range(rounds):
             direct_cpu.begin()
             direct.append(await asyncio.to_thread(direct_puts, endpoint, count, size))
             direct_cpu.end(count)
             same.append(await asyncio.to_thread(direct_puts, endpoint, count, size, True))
-            predictions.clear()
-            loop_cpu.begin()
-            (work / f"go-{batch}").touch()
-            while len(predictions) + len(failures) < count or not (work / f"round-{batch}.json").exists():
-                await asyncio.sleep(0.02)
-            client = json.loads((work / f"round-{batch}.json").read_text())
-            loop_cpu.end(count, {"client": client["cpu"]})
-            component.append(count / (max(predictions) - client["started"]))
-        rss = peak_rss_mib(nucleus.components[COMPONENT].runner.pids()[0])
+            order = (SPOOL_ON, SPOOL_OFF) if round_number % 2 == 0 else (SPOOL_OFF, SPOOL_ON)
+            for mode in order:
+                await deploy(SPOOL_DEFAULT if mode == SPOOL_ON else 0)
+                rate, _started = await run_batch(loop_cpu[mode])
+                component[mode].append(rate)
+        rss = peak_rss_mib(component_pid)
+        await deploy(SPOOL_DEFAULT)
+        recovery = await outage(moto, endpoint, args.outage, run_batch, cloud)
     finally:
         await nucleus.stop()
     if failures:
         raise SystemExit(f"{len(failures)} requests failed, e.g. {failures[0]}")
-    cpu = {"direct boto3 put_object": direct_cpu.per_request_ms(), "client -> IPC -> component -> S3": loop_cpu.per_request_ms()}
-    return {"direct": direct, "same": same, "component": component, "rss_mib": rss, "cpu": cpu}
+    cpu = {"direct boto3 put_object": direct_cpu.per_request_ms()}
+    cpu.update({f"client -> IPC -> component ({mode}) -> S3": meter.per_request_ms() for mode, meter in loop_cpu.items()})
+    return {"direct": direct, "same": same, "component": component, "rss_mib": rss, "cpu": cpu, "recovery": recovery}
+
+
+SPOOL_DEFAULT = 268435456
+
+
+RESTARTED: list[subprocess.Popen[bytes]] = []  # the S3 server started after the outage, stopped at the end
+
+
+async def outage(
+    moto: subprocess.Popen[bytes],
+    endpoint: str,
+    seconds: float,
+    run_batch: Callable[[CpuMeter | None], Awaitable[tuple[float, float]]],
+    cloud: IoTCoreArrivals,
+) -> dict[str, float]:
+    """Stop S3, let one batch arrive and wait `seconds`, bring S3 back on the same port: how long until all are uploaded."""
+    moto.kill()
+    moto.wait(10)
+    port = int(endpoint.rsplit(":", 1)[1])
+    batch = asyncio.ensure_future(run_batch(None))
+    await asyncio.sleep(seconds)
+    if cloud.predictions:
+        raise SystemExit("samples were uploaded while S3 was stopped")
+    restarted, _ = await asyncio.to_thread(start_moto, port)
+    back = time.time()
+    RESTARTED.append(restarted)
+    await batch
+    first, last = min(cloud.predictions), max(cloud.predictions)
+    return {"seconds": seconds, "to_first": first - back, "to_all": last - back, "drain": len(cloud.predictions) / (last - first)}
 
 
 def main() -> None:
@@ -285,31 +348,46 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=10 * 1024)
+    parser.add_argument("--outage", type=float, default=60.0, help="seconds S3 stays stopped for the recovery figure")
     args = parser.parse_args()
     os.environ.update(CREDENTIALS)  # for the S3Uploader baseline, which finds credentials as the component does
     moto, endpoint = start_moto()
+    result: dict[str, object] = {}
     try:
-        s3_client(endpoint).create_bucket(Bucket=BUCKET)
         with tempfile.TemporaryDirectory(prefix="ggf") as folder:
-            result = asyncio.run(alternating_rounds(Path(folder), endpoint, moto.pid, args.rounds, args.count, args.size))
+            result = asyncio.run(alternating_rounds(Path(folder), endpoint, moto, args))
     finally:
-        moto.terminate()
-        moto.wait(10)
+        for server in [moto, *RESTARTED]:
+            server.terminate()
+            server.wait(10)
     direct, same, component = result["direct"], result["same"], result["component"]
-    ratios = [c / d for c, d in zip(component, direct, strict=True)]  # type: ignore[arg-type]
-    same_ratios = [c / d for c, d in zip(component, same, strict=True)]  # type: ignore[arg-type]
-    print(f"{args.count} samples of {args.size} bytes per round, all uploaded, to one moto S3 server (own process), {os.cpu_count()} cores")
-    for batch, (d, u, c) in enumerate(zip(direct, same, component, strict=True)):  # type: ignore[arg-type]
+    on, off = component[SPOOL_ON], component[SPOOL_OFF]  # type: ignore[index]
+    print(f"{args.count} samples of {args.size} bytes per batch, all uploaded, to one moto S3 server (own process), {os.cpu_count()} cores")
+    for batch, (d, u, c, o) in enumerate(zip(direct, same, on, off, strict=True)):  # type: ignore[call-overload]
         print(
-            f"round {batch + 1}: direct boto3 put_object {d:6.1f} obj/s | direct with the component's S3 client {u:6.1f} obj/s | "
-            f"client -> IPC -> component -> S3 -> status {c:6.1f} requests/s | ratios {c / d:.3f} / {c / u:.3f}"
+            f"round {batch + 1}: direct boto3 put_object {d:6.1f} obj/s | direct, component's S3 client {u:6.1f} obj/s | "
+            f"component, spool on {c:6.1f} req/s | spool off {o:6.1f} req/s | on/off {c / o:.3f}"
         )
-    print(f"median ratio component / direct boto3 put_object ({WORKERS} threads, boto3 defaults): {statistics.median(ratios):.3f}")
-    print(f"median ratio component / direct puts with the component's own S3 client settings: {statistics.median(same_ratios):.3f}")
+    print(
+        f"median ratio spool on / spool off (same run, alternating): {statistics.median(c / o for c, o in zip(on, off, strict=True)):.3f}"
+    )
+    print(f"median ratio component (spool on) / direct boto3 put_object ({WORKERS} threads, defaults): {_median_ratio(on, direct):.3f}")
+    print(f"median ratio component (spool on) / direct puts with the component's own S3 client: {_median_ratio(on, same):.3f}")
+    print(f"median ratio component (spool off) / direct boto3 put_object: {_median_ratio(off, direct):.3f}")
     print(f"component peak RSS: {result['rss_mib']:.1f} MiB")
     for path, processes in result["cpu"].items():  # type: ignore[attr-defined]
         shares = ", ".join(f"{name} {ms:.2f}" for name, ms in processes.items())
         print(f"CPU ms per request, {path}: {shares}; total {sum(processes.values()):.2f}")
+    r = result["recovery"]
+    print(
+        f"recovery: {args.count} samples waited {r['seconds']:.0f} s with S3 stopped (MaxRetryIntervalSeconds 30); after S3 returned, "  # type: ignore[index]
+        f"first upload {r['to_first']:.2f} s, all uploaded {r['to_all']:.2f} s; drain {r['drain']:.1f} req/s = "  # type: ignore[index]
+        f"{r['drain'] / statistics.median(on):.2f} x the spool-on steady state ({statistics.median(on):.1f} req/s)"  # type: ignore[index]
+    )
+
+
+def _median_ratio(values: list[float], baseline: list[float]) -> float:
+    return statistics.median(v / b for v, b in zip(values, baseline, strict=True))
 
 
 if __name__ == "__main__":

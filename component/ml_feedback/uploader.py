@@ -62,7 +62,9 @@ class Uploader(Protocol):
 
 
 class PartUploader(Uploader, Protocol):
-    """What the outbox needs: single puts, and multipart uploads it can resume."""
+    """What the outbox needs: single puts, multipart uploads it can resume, and where S3 is."""
+
+    endpoint_url: str
 
     def create_multipart(self, bucket: str, key: str, content_type: str, metadata: dict[str, str]) -> str: ...
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes) -> str: ...
@@ -86,6 +88,25 @@ def user_agent() -> str:
     return (
         f"greengrass-ml-feedback/{__version__} Boto3/{boto3.__version__} Botocore/{botocore.__version__} Python/{platform.python_version()}"
     )
+
+
+# Failures where S3 was not reached at all: a TCP connect tells cheaply when it can be again.
+UNREACHED = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError", "ProxyConnectionError"})
+
+
+def endpoint_answers(endpoint_url: str, timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to the endpoint's host and port gets through (no request is sent)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint_url)
+    if not parts.hostname:
+        return False
+    try:
+        socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)), timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 class UploadError(Exception):

@@ -53,7 +53,9 @@ class Device:
         # The observer listens before the component starts: a restarted component answers what it finds in its spool at once.
         assert self.nucleus.deploy(self.project, merge={OBSERVER: "1.0.0"}).status == "SUCCEEDED"
         self.observer = Observer(self.nucleus)
-        record = self.nucleus.deploy(self.project, merge={COMPONENT: "1.0.0"}, configuration=configuration_update(self.settings), timeout=120)
+        record = self.nucleus.deploy(
+            self.project, merge={COMPONENT: "1.0.0"}, configuration=configuration_update(self.settings), timeout=120
+        )
         assert record.status == "SUCCEEDED", record.details
         return self
 
@@ -431,7 +433,9 @@ def test_a_json_message_nested_too_deeply_is_refused(device_factory):
     assert (response["status"], response["error"]) == ("fail", "InvalidRequest")
     assert response["error_message"] == f"[RequestId: {shallow}] Invalid feedback request: the message nests deeper than 64 levels"
     deep = device.observer.wait(lambda: next((s for s in device.observer.statuses[start:] if s["id"] != shallow), None))
-    assert deep["response"]["error_message"] == f"[RequestId: {deep['id']}] Invalid feedback request: the message nests deeper than 64 levels"
+    assert (
+        deep["response"]["error_message"] == f"[RequestId: {deep['id']}] Invalid feedback request: the message nests deeper than 64 levels"
+    )
     assert uuid.UUID(deep["id"])
     assert "could not be decoded by the IPC client" in device.log()
 

@@ -1,7 +1,7 @@
 """S3 that a test can break: moto's server in its own process, stopped, hung and restarted on the same port.
 
-moto keeps everything in memory, so a restarted server has no buckets: the
-test re-creates them (`start(buckets=...)`). The server's request log is
+moto keeps everything in memory, so a restarted server has lost its objects;
+its buckets are made again before it answers (`start(buckets=...)`). The server's request log is
 kept: it is what S3 really received (`requests()`), e.g. which multipart
 parts were sent.
 """
@@ -26,6 +26,7 @@ CREDENTIALS = {
     "AWS_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+SERVER = Path(__file__).with_name("s3_server.py")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/1\.1" (?P<status>\d{3})')
 
@@ -51,11 +52,9 @@ class S3Process:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, buckets: tuple[str, ...] = ()) -> S3Process:
-        """Start (or restart) on the same port, then create `buckets`."""
+        """Start (or restart) on the same port, with `buckets` already there when it starts answering."""
         with open(self._log, "ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log
-            )
+            self._process = subprocess.Popen([sys.executable, str(SERVER), str(self.port), *buckets], stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -65,8 +64,6 @@ class S3Process:
                 if time.monotonic() > deadline or self._process.poll() is not None:
                     raise RuntimeError(f"moto did not start on port {self.port}; see {self._log}") from None
                 time.sleep(0.05)
-        for bucket in buckets:
-            self.client().create_bucket(Bucket=bucket)
         return self
 
     def stop(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -23,6 +25,8 @@ NO_BUCKET = UploadError("NoSuchBucket", "An error occurred (NoSuchBucket) when c
 
 class ScriptedS3:
     """Answers each call with the next scripted outcome: an UploadError, or success for None and once the script is done."""
+
+    endpoint_url = "http://127.0.0.1:9"  # where the link check connects: nothing listens there unless a test says so
 
     def __init__(self, *script: UploadError | None) -> None:
         self.script = list(script)
@@ -112,9 +116,9 @@ def flushed(box: Outbox, count: int) -> None:
         time.sleep(0.005)
 
 
-def outbox(folder: Path, s3: ScriptedS3, answers: RecordedAnswers, **settings: Any) -> Outbox:
+def outbox(folder: Path, s3: ScriptedS3, answers: RecordedAnswers, draw: Any = random.random, **settings: Any) -> Outbox:
     current = config(**settings)
-    box = Outbox(folder, lambda: current, lambda _config: s3, answers)
+    box = Outbox(folder, lambda: current, lambda _config: s3, answers, draw=draw)
     box.start()
     return box
 
@@ -257,4 +261,21 @@ def test_gauges_while_samples_wait_and_once_when_the_wait_is_over(tmp_path):
     assert answers.wait("gauge", 2) == [1, 0]
     time.sleep(1.5)
     assert answers.of("gauge") == [1, 0], "nothing more while the spool stays empty"
+    assert box.stop(2)
+
+
+def test_once_a_tcp_connect_to_s3_gets_through_the_waiting_samples_go_without_waiting_out_the_backoff(tmp_path):
+    s3, answers = ScriptedS3(), RecordedAnswers()
+    s3.down.set()
+    box = outbox(tmp_path, s3, answers, draw=lambda: 1.0, MaxRetryIntervalSeconds=30)  # waits of 1, 2, 4, 8 s ...
+    box.accept(record(1), b"x" * 1000)
+    time.sleep(7.5)  # four failed attempts: the next one is due about 8 s from now
+    with socket.socket() as endpoint:
+        endpoint.bind(("127.0.0.1", 0))
+        endpoint.listen()
+        s3.endpoint_url = f"http://127.0.0.1:{endpoint.getsockname()[1]}"
+        s3.down.clear()
+        back = time.monotonic()
+        answers.wait("uploaded", 1, timeout=10)
+        assert time.monotonic() - back < 3
     assert box.stop(2)

@@ -97,3 +97,15 @@ def test_an_interrupted_attempt_leaves_the_sample_waiting_first_in_line():
     backlog.interrupted("a")
     assert backlog.in_flight == 0
     assert backlog.take(0.0).entry_id == "a"
+
+
+def test_probe_now_brings_the_probe_forward_only_while_s3_is_unreachable_and_no_probe_runs():
+    backlog = backlog_of("a", "b")
+    backlog.take(0.0)
+    backlog.failed("a", now=0.0, max_interval=30.0, draw=1.0)  # next probe at 1.0
+    assert backlog.take(0.5) is None
+    backlog.probe_now(0.5)
+    probe = backlog.take(0.5)
+    assert probe is not None and probe.entry_id == "a"
+    backlog.probe_now(0.6)
+    assert backlog.take(0.6) is None, "one probe at a time still"

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, Protocol
 
 from .. import messages
 from ..config import DROP_OLDEST, ComponentConfig
-from ..uploader import PartUploader, UploadError
+from ..uploader import UNREACHED, PartUploader, UploadError, endpoint_answers
 from .schedule import Backlog, Waiting
 from .spool import Progress, SampleRecord, Spool, Spooled
 
@@ -92,6 +92,8 @@ class Outbox:
         self._uploader: tuple[Any, PartUploader] | None = None
         self._uploader_lock = threading.Lock()
         self._last_error = ""
+        self._last_unreached = False  # the last failure never reached S3: worth watching the link
+        self._link_checked_at = 0.0
         self._unreachable_since = 0.0
         self._gauge_at = 0.0
         self._gauge_shown = False
@@ -197,7 +199,9 @@ class Outbox:
             self._reserved -= reserved
         log.error("[RequestId: %s] spool: cannot write the sample to %s: %s", record.request_id, self.spool.directory, error)
         reason = f"the sample could not be written to the spool: {error}"
-        self._answers.given_up(record, messages.SPOOL_WRITE_ERROR, messages.given_up_message(record.request_id, messages.SPOOL_WRITE_ERROR, reason))
+        self._answers.given_up(
+            record, messages.SPOOL_WRITE_ERROR, messages.given_up_message(record.request_id, messages.SPOOL_WRITE_ERROR, reason)
+        )
 
     def _flush_samples(self) -> None:
         """The flusher thread: what intake wrote goes to stable storage in groups, then becomes due for upload (SPEC §9.1)."""
@@ -274,6 +278,9 @@ class Outbox:
                 if gauge is not None:
                     samples, disk = gauge
                     return lambda: self._answers.gauge(samples, disk)
+                if self._backlog.unreachable and self._last_unreached and now - self._link_checked_at >= HOUSEKEEPING_SECONDS:
+                    self._link_checked_at = now
+                    return self._check_link
                 entry = self._backlog.take(now)
                 if entry is not None:
                     spooled_entry = self._spooled[entry.entry_id]
@@ -301,6 +308,13 @@ class Outbox:
             self._gauge_at = 0.0
             return 0, 0
         return None
+
+    def _check_link(self) -> None:
+        """While S3 cannot be reached, a TCP connect each second: once it gets through, probe now, not at the end of the backoff."""
+        if endpoint_answers(self._current_uploader().endpoint_url):
+            with self._changed:
+                self._backlog.probe_now(self._clock())
+                self._changed.notify_all()
 
     # -- one attempt ------------------------------------------------------------------------------------
 
@@ -394,6 +408,7 @@ class Outbox:
         now = self._clock()
         starts = self._backlog.failed(record.entry_id, now, self._config().delivery.max_retry_interval, self._draw())
         self._last_error = f"{failure.code}: {failure.message}"[:300]
+        self._last_unreached = failure.code in UNREACHED
         if starts:
             self._unreachable_since = now
             log.warning("S3 unreachable: %d samples waiting (%s)", len(self._backlog), self._last_error)

@@ -155,6 +155,11 @@ class Backlog:
             heapq.heappush(self._later, (entry.due, self._order[entry_id], entry_id))
         return starts
 
+    def probe_now(self, now: float) -> None:
+        """The link looks back (a TCP connect got through): probe at once instead of at the end of the backoff."""
+        if self.unreachable and not self.in_flight:
+            self._probe_at = min(self._probe_at, now)
+
     def interrupted(self, entry_id: str) -> None:
         """An attempt was abandoned (the component is stopping): the sample simply waits again."""
         entry = self._entries.get(entry_id)
