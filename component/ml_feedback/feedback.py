@@ -99,7 +99,7 @@ class FeedbackService:
     ) -> None:
         """Without `spool_directory` every sample is uploaded at once, as v1 did (unit tests, SpoolMaxBytes 0 alike)."""
         self._uploader_for = uploader_for
-        self._outbox = publisher
+        self._publisher = publisher
         self._answers = V1Answers(publisher, lambda: self._config)
         self._clock, self._draw, self._new_id = clock, draw, new_id
         self._lock = threading.Lock()
@@ -149,8 +149,8 @@ class FeedbackService:
         if refused:
             request_id = _request_id_of(raw) or self._new_id()
             log.warning("[RequestId: %s] refused: %d requests already in process", request_id, config.request_limit)
-            self._outbox.status(messages.status_fail(request_id, messages.QUEUE_FULL, messages.queue_full_message(config.request_limit)))
-            self._outbox.metric(messages.metric(messages.ERROR_REQUEST_THROTTLED, config.metrics_namespace))
+            self._publisher.status(messages.status_fail(request_id, messages.QUEUE_FULL, messages.queue_full_message(config.request_limit)))
+            self._publisher.metric(messages.metric(messages.ERROR_REQUEST_THROTTLED, config.metrics_namespace))
             return False
         return True
 
@@ -162,10 +162,10 @@ class FeedbackService:
             # Never a silent drop (SPEC §4.2): a fault of ours still gets a status.
             request_id = _request_id_of(raw) or new_id
             log.exception("[RequestId: %s] feedback request failed unexpectedly", request_id)
-            self._outbox.status(
+            self._publisher.status(
                 messages.status_fail(request_id, messages.INTERNAL_ERROR, messages.internal_error_message(request_id, error))
             )
-            self._outbox.metric(messages.metric(messages.ERROR_INTERNAL, config.metrics_namespace))
+            self._publisher.metric(messages.metric(messages.ERROR_INTERNAL, config.metrics_namespace))
         finally:
             with self._lock:
                 self._in_process -= 1
@@ -190,7 +190,7 @@ class FeedbackService:
         new_id: str | None = None,
     ) -> None:
         """One request, start to finish; `new_id` is the RequestId of a request that has none."""
-        outbox, namespace = self._outbox, config.metrics_namespace
+        publisher, namespace = self._publisher, config.metrics_namespace
         try:
             request = raw if isinstance(raw, FeedbackRequest) else parse_feedback_request(raw, new_id or self._new_id())
             target = config.feedback.get(request.config_id)
@@ -210,10 +210,10 @@ class FeedbackService:
             return
         request_id = request.request_id
         try:
-            outbox.metric(messages.metric(messages.SAMPLE_SIZE, namespace, size, messages.BYTES))
+            publisher.metric(messages.metric(messages.SAMPLE_SIZE, namespace, size, messages.BYTES))
             if not should_upload(target.strategy, request.prediction, self._draw()):
-                outbox.status(messages.status_dropped(request_id))
-                outbox.metric(messages.metric(messages.SAMPLE_NOT_USED, namespace))
+                publisher.status(messages.status_dropped(request_id))
+                publisher.metric(messages.metric(messages.SAMPLE_NOT_USED, namespace))
                 return
             record = self._record(request, target, size)
             if self.durable is not None and config.delivery.spooled:
@@ -228,10 +228,10 @@ class FeedbackService:
 
     def _refuse(self, problem: RequestProblem, namespace: str) -> None:
         log.warning("[RequestId: %s] %s: %s", problem.request_id, problem.code, problem.reason)
-        self._outbox.status(
+        self._publisher.status(
             messages.status_fail(problem.request_id, problem.code, messages.invalid_request_message(problem.request_id, problem.reason))
         )
-        self._outbox.metric(messages.metric(messages.ERROR_INVALID_REQUEST, namespace))
+        self._publisher.metric(messages.metric(messages.ERROR_INVALID_REQUEST, namespace))
 
     def _record(self, request: FeedbackRequest, target: FeedbackConfig, size: int) -> SampleRecord:
         """Key and publish-ts are chosen here, once: every retry and replay writes the same object (SPEC §9.2).

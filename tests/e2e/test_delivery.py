@@ -200,7 +200,7 @@ def test_kill_9_with_100_samples_waiting_then_s3_returns(device_factory):
 
 def test_kill_9_while_uploads_are_in_flight(device_factory):
     """S3 hangs with PUTs in flight, the component is killed; the hung PUTs are stored later, unreported: the restart reports them."""
-    device = device_factory().boot()
+    device = device_factory(RequestLimit=999).boot()  # a burst of 200 next to running uploads: none refused for CPU
     device.s3.start(buckets=(BUCKET,))
     ids = device.send(200)
     device.observer.wait(lambda: len(device.statuses(ids)) >= 20, 20, "the first uploads")
