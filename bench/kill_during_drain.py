@@ -27,6 +27,13 @@ sys.path[:0] = [str(REPO / "component"), str(REPO / "tests"), str(REPO / "tests"
 
 from test_delivery import BUCKET, Device  # noqa: E402
 
+from ml_feedback.outbox.spool import peek  # noqa: E402
+
+
+def received(device: Device, ids: list[str]) -> set[str]:
+    """Requests the component has answered or holds on disk."""
+    return set(device.statuses(ids)) | {record.request_id for record in peek(device.spool)}
+
 
 def trial(folder: Path, count: int, rng: random.Random) -> dict[str, int]:
     device = Device(folder, {"RequestLimit": 999})
@@ -34,11 +41,21 @@ def trial(folder: Path, count: int, rng: random.Random) -> dict[str, int]:
     try:
         device.boot()
         ids = device.send(count)
-        target = rng.randint(count // 10, count * 8 // 10)
+        target = rng.randint(count // 4, count * 8 // 10)
         assert device.observer is not None
+        # Killed only once every request is received (answered or on disk): messages still in the socket die with the process.
+        device.observer.wait(lambda: received(device, ids) == set(ids), 60, "every request received")
         device.observer.wait(lambda: len(device.statuses(ids)) >= target, 60, f"{target} statuses")
+        on_disk = {record.request_id for record in peek(device.spool)}
         device.kill_component()
-        device.observer.wait(lambda: len(device.statuses(ids)) >= count, 60, "every request answered")
+        try:
+            device.observer.wait(lambda: len(device.statuses(ids)) >= count, 60, "every request answered")
+        except AssertionError:
+            missing = set(ids) - set(device.statuses(ids))
+            still = {record.request_id for record in peek(device.spool)}
+            print(f"unanswered {len(missing)}: on disk at the kill {len(missing & on_disk)}, on disk now {len(missing & still)}")
+            print("\n".join(line[:400] for line in device.log().splitlines()[-40:] if "stdout" in line or "stderr" in line))
+            raise
         time.sleep(1)  # a second status would come now
         counts = device.statuses(ids)
         keys = collections.Counter(device.s3.keys(BUCKET))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,14 @@ class IpcPublisher:
     def __init__(self, bus: IpcBus, config: Callable[[], ComponentConfig]) -> None:
         self._bus, self._config = bus, config
 
-    def status(self, message: dict[str, Any]) -> None:
-        self._both(self._config().topics.status, message)
+    def status(self, message: dict[str, Any]) -> list[Future[Any]]:
+        return self._both(self._config().topics.status, message)
 
-    def prediction(self, message: dict[str, Any]) -> None:
-        self._both(self._config().topics.prediction, message)
+    def prediction(self, message: dict[str, Any]) -> list[Future[Any]]:
+        return self._both(self._config().topics.prediction, message)
 
-    def _both(self, topic: str, message: dict[str, Any]) -> None:
-        self._bus.publish_iot_core(topic, message)
-        self._bus.publish_local(topic, message)
+    def _both(self, topic: str, message: dict[str, Any]) -> list[Future[Any]]:
+        return [self._bus.publish_iot_core(topic, message), self._bus.publish_local(topic, message)]
 
     def metric(self, message: dict[str, Any]) -> None:
         self._bus.publish_local(self._config().topics.metrics, message)

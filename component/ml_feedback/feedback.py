@@ -19,8 +19,8 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -40,10 +40,13 @@ __all__ = ["FeedbackService", "Publisher", "Uploader", "V1Answers"]
 
 
 class Publisher(Protocol):
-    """Where the service's messages go (IoT Core and local pub/sub, or a list in tests)."""
+    """Where the service's messages go (IoT Core and local pub/sub, or a list in tests).
 
-    def status(self, message: dict[str, Any]) -> None: ...
-    def prediction(self, message: dict[str, Any]) -> None: ...
+    `status` and `prediction` may return the futures of their publishes, done once the nucleus has them.
+    """
+
+    def status(self, message: dict[str, Any]) -> Sequence[Future[Any]] | None: ...
+    def prediction(self, message: dict[str, Any]) -> Sequence[Future[Any]] | None: ...
     def metric(self, message: dict[str, Any]) -> None: ...
 
 
@@ -53,19 +56,22 @@ class V1Answers:
     def __init__(self, publisher: Publisher, config: Callable[[], ComponentConfig]) -> None:
         self._publisher, self._config = publisher, config
 
-    def uploaded(self, record: SampleRecord, response: dict[str, Any]) -> None:
+    def uploaded(self, record: SampleRecord, response: dict[str, Any]) -> list[Future[Any]]:
+        """Returns the futures of the status and prediction publishes."""
         namespace = self._config().metrics_namespace
         s3_response = {**messages.json_safe(response), "bucket": record.bucket, "key": record.key}
-        self._publisher.status(messages.status_success(record.request_id, s3_response))
+        published = list(self._publisher.status(messages.status_success(record.request_id, s3_response)) or ())
         self._publisher.metric(messages.metric(messages.SAMPLE_UPLOAD_SUCCESS, namespace))
-        self._publisher.prediction(
-            messages.prediction_message(record.bucket, record.key, record.prediction, record.config_id, record.metadata)
-        )
+        prediction = messages.prediction_message(record.bucket, record.key, record.prediction, record.config_id, record.metadata)
+        published += self._publisher.prediction(prediction) or ()
         self._publisher.metric(messages.metric(messages.SAMPLE_AND_PREDICTION_PUBLISHED, namespace))
+        return published
 
-    def given_up(self, record: SampleRecord, code: str, error_message: str) -> None:
-        self._publisher.status(messages.status_fail(record.request_id, code, error_message))
+    def given_up(self, record: SampleRecord, code: str, error_message: str) -> list[Future[Any]]:
+        """Returns the futures of the status publishes."""
+        published = list(self._publisher.status(messages.status_fail(record.request_id, code, error_message)) or ())
         self._publisher.metric(messages.metric(messages.SAMPLE_UPLOAD_FAILURE, self._config().metrics_namespace))
+        return published
 
     def queued(self, record: SampleRecord) -> None:
         self._publisher.metric(messages.metric(messages.SAMPLE_QUEUED, self._config().metrics_namespace))

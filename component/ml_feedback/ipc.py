@@ -107,14 +107,18 @@ class IpcBus:
         _response, operation = self._client.subscribe_to_topic(topic=topic, on_stream_event=on_event, on_stream_error=on_error)
         return Subscription(operation)
 
-    def publish_local(self, topic: str, message: dict[str, Any]) -> None:
+    def publish_local(self, topic: str, message: dict[str, Any]) -> Future[Any]:
+        """Sent without waiting; the future completes when the nucleus has answered."""
         future = self._client.publish_to_topic_async(topic=topic, publish_message=PublishMessage(json_message=JsonMessage(message=message)))
         future.add_done_callback(lambda done: _log_failure(done, f"publishing to {topic}"))
+        return future
 
-    def publish_iot_core(self, topic: str, message: dict[str, Any]) -> None:
+    def publish_iot_core(self, topic: str, message: dict[str, Any]) -> Future[Any]:
+        """QoS 1, sent without waiting; the future completes when the nucleus has taken the message."""
         payload = json.dumps(message, allow_nan=False).encode()
         future = self._client.publish_to_iot_core_async(topic_name=topic, qos=QOS.AT_LEAST_ONCE, payload=payload)
         future.add_done_callback(lambda done: _log_failure(done, f"publishing to IoT Core topic {topic}"))
+        return future
 
     # -- configuration -------------------------------------------------------------------
 

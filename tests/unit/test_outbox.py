@@ -7,6 +7,7 @@ import random
 import socket
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -69,20 +70,32 @@ class ScriptedS3:
 
 
 class RecordedAnswers:
-    def __init__(self) -> None:
+    def __init__(self, hold: list[Future[Any]] | None = None) -> None:
         self.events: list[tuple[str, Any]] = []
         self.changed = threading.Condition()
+        self.hold = hold
 
     def _note(self, event: tuple[str, Any]) -> None:
         with self.changed:
             self.events.append(event)
             self.changed.notify_all()
 
-    def uploaded(self, record: SampleRecord, response: dict[str, Any]) -> None:
+    def uploaded(self, record: SampleRecord, response: dict[str, Any]) -> list[Future[Any]]:
         self._note(("uploaded", record.request_id))
+        return self.handed_over()
 
-    def given_up(self, record: SampleRecord, code: str, error_message: str) -> None:
+    def given_up(self, record: SampleRecord, code: str, error_message: str) -> list[Future[Any]]:
         self._note(("given_up", (record.request_id, code, error_message)))
+        return self.handed_over()
+
+    def handed_over(self) -> list[Future[Any]]:
+        """The publishes of an answer, as IPC returns them; a test holds them back to see the spool wait for them."""
+        future: Future[Any] = Future()
+        if self.hold is None:
+            future.set_result(None)
+        else:
+            self.hold.append(future)
+        return [future]
 
     def queued(self, record: SampleRecord) -> None:
         self._note(("queued", record.request_id))
@@ -278,4 +291,16 @@ def test_once_a_tcp_connect_to_s3_gets_through_the_waiting_samples_go_without_wa
         back = time.monotonic()
         answers.wait("uploaded", 1, timeout=10)
         assert time.monotonic() - back < 3
+    assert box.stop(2)
+
+
+def test_a_sample_leaves_the_spool_only_once_the_nucleus_has_its_answer(tmp_path):
+    held: list[Future[Any]] = []
+    s3, answers = ScriptedS3(), RecordedAnswers(hold=held)
+    box = outbox(tmp_path, s3, answers)
+    box.accept(record(1), b"x" * 1000)
+    answers.wait("uploaded", 1)
+    assert [r.request_id for r in peek(tmp_path)] == ["req-1"], "a crash now sends the answer again after the restart"
+    held[0].set_result(None)
+    assert peek(tmp_path) == []
     assert box.stop(2)

@@ -17,7 +17,8 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -40,10 +41,13 @@ MIN_SEGMENT_BYTES = 16 * 1024
 
 
 class Answers(Protocol):
-    """Where the outbox's outcomes become v1 messages (the feedback service)."""
+    """Where the outbox's outcomes become v1 messages (the feedback service).
 
-    def uploaded(self, record: SampleRecord, response: dict[str, Any]) -> None: ...
-    def given_up(self, record: SampleRecord, code: str, error_message: str) -> None: ...
+    A final answer returns the futures of its publishes: the sample leaves the spool once the nucleus has them all.
+    """
+
+    def uploaded(self, record: SampleRecord, response: dict[str, Any]) -> Sequence[Future[Any]]: ...
+    def given_up(self, record: SampleRecord, code: str, error_message: str) -> Sequence[Future[Any]]: ...
     def queued(self, record: SampleRecord) -> None: ...
     def gauge(self, samples: int, disk_bytes: int) -> None: ...
 
@@ -393,12 +397,13 @@ class Outbox:
             if still_waiting is not None:
                 since = self._clock() - self._unreachable_since
                 log.info("S3 reachable again after %.0f s: uploading %d waiting samples", since, still_waiting)
-            self._answers.uploaded(record, outcome.response)
+            published = self._answers.uploaded(record, outcome.response)
         else:
             self._abort(record, progress)
             log.warning("[RequestId: %s] upload to s3://%s/%s failed: %s", record.request_id, record.bucket, record.key, outcome.message)
-            self._answers.given_up(record, outcome.code, messages.upload_failure_message(record.request_id, outcome.code, outcome.message))
-        self.spool.done(spooled)
+            message = messages.upload_failure_message(record.request_id, outcome.code, outcome.message)
+            published = self._answers.given_up(record, outcome.code, message)
+        self._done_when_handed_over(spooled, published)
 
     def _wait_again_locked(self, record: SampleRecord, failure: UploadError) -> list[SampleRecord]:
         """A retryable failure: the sample waits. Returns the samples that start waiting for S3 now (SampleQueued):
@@ -450,8 +455,31 @@ class Outbox:
         with self._changed:
             progress = self._progress.pop(record.entry_id, None)
         self._abort(record, progress)
-        self._answers.given_up(record, code, messages.given_up_message(record.request_id, code, reason))
-        self.spool.done(spooled)
+        published = self._answers.given_up(record, code, messages.given_up_message(record.request_id, code, reason))
+        self._done_when_handed_over(spooled, published)
+
+    def _done_when_handed_over(self, spooled: Spooled, published: Sequence[Future[Any]]) -> None:
+        """The sample leaves the spool once the nucleus has its answer.
+
+        Not before: a crash in between sends the answer again after the restart (at least once), where marking
+        it done first could lose it in the IPC client's send queue.
+        """
+        pending = [future for future in published if not future.done()]
+        if not pending:
+            self.spool.done(spooled)
+            return
+        remaining = [len(pending)]
+        lock = threading.Lock()
+
+        def one_more(_future: Future[Any]) -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                self.spool.done(spooled)
+
+        for future in pending:
+            future.add_done_callback(one_more)
 
     def _abort(self, record: SampleRecord, progress: Progress | None) -> None:
         """A multipart upload of a sample that was given up is aborted, best effort (an S3 lifecycle rule catches the rest)."""
