@@ -112,7 +112,7 @@ class FeedbackService:
         self._in_process = 0
         self._idle = threading.Condition(self._lock)
         self._config = config
-        self._uploader = uploader_for(config)
+        self._uploader: Uploader = _FirstUse(uploader_for, config)
         self._pool = ThreadPoolExecutor(max_workers=config.upload_workers, thread_name_prefix="feedback")
         self.durable: Outbox | None = None
         if spool_directory is not None:
@@ -128,7 +128,7 @@ class FeedbackService:
         old = self._config
         uploader = self._uploader
         if (config.s3_endpoint_url, config.upload_workers) != (old.s3_endpoint_url, old.upload_workers):
-            uploader = self._uploader_for(config)
+            uploader = _FirstUse(self._uploader_for, config)
         with self._lock:
             self._config, self._uploader = config, uploader
             if config.upload_workers != old.upload_workers:
@@ -293,6 +293,21 @@ class FeedbackService:
             return open_input("ModelInputPath", str(request.model_input_path), config.model_input_directories)
         except InputRefused as refused:
             raise RequestProblem(messages.INVALID_MODEL_INPUT, str(refused), request.request_id) from None
+
+
+class _FirstUse:
+    """The direct (v1) uploader, made at its first upload: with a spool, the outbox's own S3 client does the uploads."""
+
+    def __init__(self, make: Callable[[ComponentConfig], Uploader], config: ComponentConfig) -> None:
+        self._make, self._config = make, config
+        self._made: Uploader | None = None
+        self._lock = threading.Lock()
+
+    def put(self, bucket: str, key: str, body: bytes | BinaryIO, content_type: str, metadata: dict[str, str]) -> dict[str, Any]:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make(self._config)
+        return self._made.put(bucket, key, body, content_type, metadata)
 
 
 def _request_id_of(raw: Incoming) -> str | None:

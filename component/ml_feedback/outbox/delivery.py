@@ -121,7 +121,8 @@ class Outbox:
                     self._progress[entry_id] = progress
             self._resize_locked()
         self._flusher.start()
-        self._current_uploader()  # now, not in the middle of the first burst of requests
+        if waiting or self._config().delivery.spooled:
+            self._current_uploader()  # now, not in the middle of the first burst of requests
         if waiting:
             log.info("spool: %d samples (%d bytes) waiting from before the start; uploading them", len(waiting), self._backlog.bytes)
         return len(waiting)
