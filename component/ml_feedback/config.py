@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from . import messages
 from .inference.config import ServiceConfig, parse_services
 from .numbers import finite, whole
 from .sampling import ENTROPY, RANDOM_SAMPLING, STRATEGIES, Strategy
 
+T = TypeVar("T")
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$")
 BUCKET_PATTERN = re.compile(r"^[a-z0-9\.\-]{3,63}$")
 REQUEST_LIMIT_PATTERN = re.compile(r"^$|^[0-9]{1,3}$")
@@ -229,40 +230,69 @@ def _topics(raw: Mapping[str, Any], problems: list[str]) -> Topics:
     )
 
 
+def _checked(raw: Mapping[str, Any], key: str, default: T, parse: Callable[[Any], T | None], rule: str, problems: list[str]) -> T:
+    """`raw[key]` parsed, or `default` when absent; a value `parse` refuses is a problem naming the key and `rule`."""
+    value = parse(raw.get(key, default))
+    if value is None:
+        problems.append(f"{key}: must be {rule}, got {raw.get(key)!r}")
+        return default
+    return value
+
+
+def _in_range(low: float, high: float) -> Callable[[Any], float | None]:
+    def parse(value: Any) -> float | None:
+        number = finite(value)
+        return number if number is not None and low <= number <= high else None
+
+    return parse
+
+
 def parse_delivery(raw: Mapping[str, Any], problems: list[str]) -> DeliveryConfig:
     default = DeliveryConfig()
-    directory = raw.get("SpoolDirectory", default.spool_directory)
-    if not isinstance(directory, str) or not directory.strip() or "\0" in directory:
-        problems.append(f"SpoolDirectory: must be a folder path (relative to the component's work folder, or absolute), got {directory!r}")
-        directory = default.spool_directory
-    max_bytes = whole(raw.get("SpoolMaxBytes", default.spool_max_bytes), 0, 2**53)
-    if max_bytes is None:
-        problems.append(
-            f"SpoolMaxBytes: must be a whole number of bytes, 0 or more (0 turns the spool off), got {raw.get('SpoolMaxBytes')!r}"
-        )
-        max_bytes = default.spool_max_bytes
-    policy = raw.get("SpoolFullPolicy", default.spool_full_policy)
-    if policy not in SPOOL_FULL_POLICIES:
-        problems.append(f"SpoolFullPolicy: must be one of {', '.join(SPOOL_FULL_POLICIES)}, got {policy!r}")
-        policy = default.spool_full_policy
-    interval = finite(raw.get("MaxRetryIntervalSeconds", default.max_retry_interval))
-    if interval is None or not 1 <= interval <= 3600:
-        problems.append(f"MaxRetryIntervalSeconds: must be a number from 1 to 3600, got {raw.get('MaxRetryIntervalSeconds')!r}")
-        interval = default.max_retry_interval
-    ttl = whole(raw.get("SampleTimeToLiveSeconds", default.time_to_live), 0, 2**53)
-    if ttl is None:
-        problems.append(
-            f"SampleTimeToLiveSeconds: must be a whole number of seconds, 0 or more (0 = never), got {raw.get('SampleTimeToLiveSeconds')!r}"
-        )
-        ttl = default.time_to_live
-    threshold = whole(raw.get("MultipartThresholdBytes", default.multipart_threshold), MIN_MULTIPART_THRESHOLD, 5 * 1024**4)
-    if threshold is None:
-        problems.append(
-            f"MultipartThresholdBytes: must be a whole number of bytes from {MIN_MULTIPART_THRESHOLD} (5 MiB) up, "
-            f"got {raw.get('MultipartThresholdBytes')!r}"
-        )
-        threshold = default.multipart_threshold
-    return DeliveryConfig(directory, max_bytes, policy, interval, ttl, threshold)
+
+    def folder(value: Any) -> str | None:
+        return value if isinstance(value, str) and value.strip() and "\0" not in value else None
+
+    return DeliveryConfig(
+        spool_directory=_checked(
+            raw, "SpoolDirectory", default.spool_directory, folder, "a folder path (relative to the work folder, or absolute)", problems
+        ),
+        spool_max_bytes=_checked(
+            raw,
+            "SpoolMaxBytes",
+            default.spool_max_bytes,
+            lambda value: whole(value, 0, 2**53),
+            "a whole number of bytes, 0 or more (0 turns the spool off)",
+            problems,
+        ),
+        spool_full_policy=_checked(
+            raw,
+            "SpoolFullPolicy",
+            default.spool_full_policy,
+            lambda value: value if value in SPOOL_FULL_POLICIES else None,
+            f"one of {', '.join(SPOOL_FULL_POLICIES)}",
+            problems,
+        ),
+        max_retry_interval=_checked(
+            raw, "MaxRetryIntervalSeconds", default.max_retry_interval, _in_range(1, 3600), "a number of seconds from 1 to 3600", problems
+        ),
+        time_to_live=_checked(
+            raw,
+            "SampleTimeToLiveSeconds",
+            default.time_to_live,
+            lambda value: whole(value, 0, 2**53),
+            "a whole number of seconds, 0 or more (0: never)",
+            problems,
+        ),
+        multipart_threshold=_checked(
+            raw,
+            "MultipartThresholdBytes",
+            default.multipart_threshold,
+            lambda value: whole(value, MIN_MULTIPART_THRESHOLD, 5 * 1024**4),
+            f"a whole number of bytes, {MIN_MULTIPART_THRESHOLD} (5 MiB) or more",
+            problems,
+        ),
+    )
 
 
 def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:

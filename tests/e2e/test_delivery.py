@@ -96,6 +96,11 @@ class Device:
     def spool(self) -> Path:
         return self.root / "work" / COMPONENT / "spool"
 
+    def wait_spool_empty(self, timeout: float = 10) -> None:
+        """A sample leaves the spool once the nucleus acknowledged its answer, a moment after the answer is seen."""
+        assert self.observer is not None
+        self.observer.wait(lambda: peek(self.spool) == [], timeout, "an empty spool")
+
     def log(self) -> str:
         path = self.root / "logs" / f"{COMPONENT}.log"
         return path.read_text() if path.exists() else ""
@@ -162,8 +167,7 @@ def assert_exactly_once_and_stored(device: Device, ids: list[str], statuses: lis
 
 def test_a_60_s_outage_with_300_requests_loses_nothing(device_factory):
     device = device_factory(MaxRetryIntervalSeconds=5).boot()
-    device.s3.start()
-    device.s3.stop()  # the device starts offline
+    # S3 is down from the start: nothing listens on its port yet.
     ids = device.send(300, spread_over=55)
     time.sleep(max(0.0, 60 - 55))
     assert device.statuses(ids) == collections.Counter(), "no answer while S3 is down"
@@ -182,13 +186,11 @@ def test_a_60_s_outage_with_300_requests_loses_nothing(device_factory):
     log = device.log()
     assert log.count("S3 unreachable: ") == 1
     assert log.count("S3 reachable again after ") == 1
-    assert peek(device.spool) == []
+    device.wait_spool_empty()
 
 
 def test_kill_9_with_100_samples_waiting_then_s3_returns(device_factory):
     device = device_factory().boot()
-    device.s3.start()
-    device.s3.stop()
     ids = device.send(100)
     device.observer.wait(lambda: device.metric_count(messages.SAMPLE_QUEUED) == 100, 20, "100 samples waiting")
     device.kill_component()
@@ -217,8 +219,6 @@ def test_kill_9_while_uploads_are_in_flight(device_factory):
 
 def test_s3_hung_for_60_s_with_200_requests(device_factory):
     device = device_factory(MaxRetryIntervalSeconds=5).boot()
-    device.s3.start()
-    device.s3.stop()
     hung = HungListener(device.s3.port)
     try:
         ids = device.send(200, spread_over=10)
@@ -256,8 +256,6 @@ def sample_disk_bytes() -> int:
 def test_a_full_spool_gives_way_by_its_policy(device_factory, policy):
     room = 10
     device = device_factory(SpoolMaxBytes=room * sample_disk_bytes() + 100, SpoolFullPolicy=policy).boot()
-    device.s3.start()
-    device.s3.stop()
     ids: list[str] = []
     for n in range(15):  # one by one, so arrival order is request order
         [request_id] = device.send(1, prefix=f"full-{n:02d}")
@@ -286,15 +284,13 @@ def test_a_full_spool_gives_way_by_its_policy(device_factory, policy):
 
 def test_samples_past_their_time_to_live_expire(device_factory):
     device = device_factory(SampleTimeToLiveSeconds=5).boot()
-    device.s3.start()
-    device.s3.stop()
     ids = device.send(20)
     statuses = device.answered(ids, timeout=15, what="Expired statuses")
     for request_id, status in zip(ids, statuses, strict=True):
         assert status["response"]["error"] == "Expired"
         assert "longer than SampleTimeToLiveSeconds (5)" in status["response"]["error_message"]
         assert status["response"]["error_message"].startswith(f"[RequestId: {request_id}] ")
-    assert peek(device.spool) == []
+    device.wait_spool_empty()
     assert sum(path.stat().st_size for path in device.spool.iterdir() if path.is_file()) == 0
     device.s3.start(buckets=(BUCKET,))
     time.sleep(2)
@@ -304,8 +300,6 @@ def test_samples_past_their_time_to_live_expire(device_factory):
 
 def test_a_corrupt_entry_is_moved_aside_and_the_others_upload(device_factory):
     device = device_factory().boot()
-    device.s3.start()
-    device.s3.stop()
     ids = device.send(10)
     device.observer.wait(lambda: device.metric_count(messages.SAMPLE_QUEUED) == 10, 20, "10 samples waiting")
     device.shutdown()  # the device powers down with 10 samples waiting
@@ -330,8 +324,6 @@ def test_a_corrupt_entry_is_moved_aside_and_the_others_upload(device_factory):
 
 def test_sigterm_with_samples_waiting_exits_in_5_s_and_they_upload_after_restart(device_factory):
     device = device_factory().boot()
-    device.s3.start()
-    device.s3.stop()
     ids = device.send(20)
     device.observer.wait(lambda: device.metric_count(messages.SAMPLE_QUEUED) == 20, 20, "20 samples waiting")
     old = device.pid()
@@ -451,8 +443,6 @@ def _nested_list(depth: int) -> list[Any]:
 
 def test_spool_max_bytes_0_keeps_v1_behaviour(device_factory):
     device = device_factory(SpoolMaxBytes=0).boot()
-    device.s3.start()
-    device.s3.stop()
     [request_id] = device.send(1)
     [status] = device.answered([request_id], timeout=20)
     assert status["response"]["status"] == "fail"

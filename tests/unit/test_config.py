@@ -184,3 +184,42 @@ def test_non_finite_and_huge_numbers_are_problems_not_crashes(raw, problem):
 def test_all_problems_are_reported_together():
     problems = problems_of({"RequestLimit": "abc", "FeedbackConfigurationMap": {"c1": {"s3-bucket-name": "x"}}})
     assert len(problems) == 3  # RequestLimit, the bucket name, the missing content-type
+
+
+def test_the_outbox_keys_default_to_the_spec_and_take_the_nucleus_s_doubles():
+    from ml_feedback.config import DeliveryConfig
+
+    assert parse_config({}).delivery == DeliveryConfig("spool", 268435456, "RejectNewest", 30.0, 604800, 16777216)
+    delivery = parse_config(
+        {
+            "SpoolDirectory": "/var/lib/samples",
+            "SpoolMaxBytes": 1048576.0,
+            "SpoolFullPolicy": "DropOldest",
+            "MaxRetryIntervalSeconds": "2.5",
+            "SampleTimeToLiveSeconds": 0,
+            "MultipartThresholdBytes": 5242880,
+        }
+    ).delivery
+    assert delivery == DeliveryConfig("/var/lib/samples", 1048576, "DropOldest", 2.5, 0, 5242880)
+    assert parse_config({"SpoolMaxBytes": 0}).delivery.spooled is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("SpoolDirectory", "", "SpoolDirectory: must be a folder path (relative to the work folder, or absolute), got ''"),
+        ("SpoolMaxBytes", -1, "SpoolMaxBytes: must be a whole number of bytes, 0 or more (0 turns the spool off), got -1"),
+        ("SpoolMaxBytes", "lots", "SpoolMaxBytes: must be a whole number of bytes, 0 or more (0 turns the spool off), got 'lots'"),
+        ("SpoolFullPolicy", "DropNewest", "SpoolFullPolicy: must be one of RejectNewest, DropOldest, got 'DropNewest'"),
+        ("MaxRetryIntervalSeconds", 0.5, "MaxRetryIntervalSeconds: must be a number of seconds from 1 to 3600, got 0.5"),
+        ("MaxRetryIntervalSeconds", float("nan"), "MaxRetryIntervalSeconds: must be a number of seconds from 1 to 3600, got nan"),
+        ("SampleTimeToLiveSeconds", 1.5, "SampleTimeToLiveSeconds: must be a whole number of seconds, 0 or more (0: never), got 1.5"),
+        (
+            "MultipartThresholdBytes",
+            1048576,
+            "MultipartThresholdBytes: must be a whole number of bytes, 5242880 (5 MiB) or more, got 1048576",
+        ),
+    ],
+)
+def test_a_bad_outbox_value_is_named_with_its_key(key, value, problem):
+    assert problems_of({key: value}) == [problem]
