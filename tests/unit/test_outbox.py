@@ -304,3 +304,15 @@ def test_a_sample_leaves_the_spool_only_once_the_nucleus_has_its_answer(tmp_path
     held[0].set_result(None)
     assert peek(tmp_path) == []
     assert box.stop(2)
+
+
+def test_once_every_waiting_sample_expired_the_gauges_say_0_once_though_s3_is_still_down(tmp_path):
+    s3, answers = ScriptedS3(), RecordedAnswers()
+    s3.down.set()
+    box = outbox(tmp_path, s3, answers, SampleTimeToLiveSeconds=1)
+    box.accept(record(1), b"x" * 1000)
+    answers.wait("given_up", 1, timeout=5)
+    answers.wait("gauge", 2)
+    time.sleep(1.5)
+    assert answers.of("gauge") == [1, 0]
+    assert box.stop(2)

@@ -303,7 +303,7 @@ class Outbox:
         """SpoolSamples / SpoolBytes: every GAUGE_SECONDS while samples wait, and once when the wait is over."""
         waiting = len(self._backlog)
         oldest = self._backlog.oldest()
-        backlogged = self._backlog.unreachable or (oldest is not None and wall - oldest.created > GAUGE_SECONDS)
+        backlogged = oldest is not None and (self._backlog.unreachable or wall - oldest.created > GAUGE_SECONDS)
         if backlogged and now >= self._gauge_at:
             self._gauge_at = now + GAUGE_SECONDS
             self._gauge_shown = True
