@@ -247,21 +247,30 @@ def _in_range(low: float, high: float) -> Callable[[Any], float | None]:
     return parse
 
 
+def _whole_in(low: int, high: int) -> Callable[[Any], int | None]:
+    return lambda value: whole(value, low, high)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    return lambda value: value if value in choices else None
+
+
+def _folder(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() and "\0" not in value else None
+
+
 def parse_delivery(raw: Mapping[str, Any], problems: list[str]) -> DeliveryConfig:
     default = DeliveryConfig()
-
-    def folder(value: Any) -> str | None:
-        return value if isinstance(value, str) and value.strip() and "\0" not in value else None
-
+    most = 2**53  # the largest whole number a double (the nucleus's number) holds exactly
     return DeliveryConfig(
         spool_directory=_checked(
-            raw, "SpoolDirectory", default.spool_directory, folder, "a folder path (relative to the work folder, or absolute)", problems
+            raw, "SpoolDirectory", default.spool_directory, _folder, "a folder path (relative to the work folder, or absolute)", problems
         ),
         spool_max_bytes=_checked(
             raw,
             "SpoolMaxBytes",
             default.spool_max_bytes,
-            lambda value: whole(value, 0, 2**53),
+            _whole_in(0, most),
             "a whole number of bytes, 0 or more (0 turns the spool off)",
             problems,
         ),
@@ -269,7 +278,7 @@ def parse_delivery(raw: Mapping[str, Any], problems: list[str]) -> DeliveryConfi
             raw,
             "SpoolFullPolicy",
             default.spool_full_policy,
-            lambda value: value if value in SPOOL_FULL_POLICIES else None,
+            _one_of(SPOOL_FULL_POLICIES),
             f"one of {', '.join(SPOOL_FULL_POLICIES)}",
             problems,
         ),
@@ -280,7 +289,7 @@ def parse_delivery(raw: Mapping[str, Any], problems: list[str]) -> DeliveryConfi
             raw,
             "SampleTimeToLiveSeconds",
             default.time_to_live,
-            lambda value: whole(value, 0, 2**53),
+            _whole_in(0, most),
             "a whole number of seconds, 0 or more (0: never)",
             problems,
         ),
@@ -288,7 +297,7 @@ def parse_delivery(raw: Mapping[str, Any], problems: list[str]) -> DeliveryConfi
             raw,
             "MultipartThresholdBytes",
             default.multipart_threshold,
-            lambda value: whole(value, MIN_MULTIPART_THRESHOLD, 5 * 1024**4),
+            _whole_in(MIN_MULTIPART_THRESHOLD, most),
             f"a whole number of bytes, {MIN_MULTIPART_THRESHOLD} (5 MiB) or more",
             problems,
         ),

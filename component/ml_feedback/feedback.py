@@ -116,8 +116,9 @@ class FeedbackService:
         self._pool = ThreadPoolExecutor(max_workers=config.upload_workers, thread_name_prefix="feedback")
         self.durable: Outbox | None = None
         if spool_directory is not None:
-            part_uploader_for = outbox_uploader_for or uploader_for
-            self.durable = Outbox(spool_directory, lambda: self._config, part_uploader_for, self._answers)  # type: ignore[arg-type]
+            if outbox_uploader_for is None:
+                raise ValueError("a spool needs outbox_uploader_for: its uploads resume in parts")
+            self.durable = Outbox(spool_directory, lambda: self._config, outbox_uploader_for, self._answers)
 
     @property
     def config(self) -> ComponentConfig:
@@ -223,7 +224,7 @@ class FeedbackService:
                 return
             record = self._record(request, target, size)
             if self.durable is not None and config.delivery.spooled:
-                self._spool(record, body)
+                self._spool(self.durable, record, body)
             else:
                 self._upload_now(record, body, uploader)
         except RequestProblem as problem:
@@ -264,14 +265,13 @@ class FeedbackService:
             content_type=target.content_type,
             metadata=metadata,
             prediction=request.prediction,
-            created=self._clock().timestamp(),
+            created=0.0,  # stamped by the outbox when it spools the sample
             size=size,
         )
 
-    def _spool(self, record: SampleRecord, body: bytes | BinaryIO) -> None:
-        assert self.durable is not None
+    def _spool(self, durable: Outbox, record: SampleRecord, body: bytes | BinaryIO) -> None:
         try:
-            self.durable.accept(record, body)
+            durable.accept(record, body)
         except InputChanged as changed:
             reason = f"ModelInputPath changed while it was read: {changed}"
             raise RequestProblem(messages.INVALID_MODEL_INPUT, reason, record.request_id) from None

@@ -64,11 +64,6 @@ def upload_failure_message(request_id: str, error_type: str, error: str) -> str:
     )
 
 
-def given_up_message(request_id: str, code: str, reason: str) -> str:
-    """v1's upload failure message for a sample the outbox gave up (SpoolFull, Expired, SpoolWriteError)."""
-    return upload_failure_message(request_id, code, reason)
-
-
 def invalid_request_message(request_id: str, reason: str) -> str:
     return f"[RequestId: {request_id}] Invalid feedback request: {reason}"
 

@@ -55,6 +55,8 @@ RETRYABLE_EXCEPTIONS = (
     "ResponseStreamingError",
     "IncompleteReadError",
 )
+# Of those, the failures where S3 was not reached at all: a TCP connect tells cheaply when it can be again.
+UNREACHED = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError", "ProxyConnectionError"})
 
 
 class Uploader(Protocol):
@@ -88,10 +90,6 @@ def user_agent() -> str:
     return (
         f"greengrass-ml-feedback/{__version__} Boto3/{boto3.__version__} Botocore/{botocore.__version__} Python/{platform.python_version()}"
     )
-
-
-# Failures where S3 was not reached at all: a TCP connect tells cheaply when it can be again.
-UNREACHED = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError", "ProxyConnectionError"})
 
 
 def endpoint_answers(endpoint_url: str, timeout: float = 1.0) -> bool:

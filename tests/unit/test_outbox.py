@@ -136,6 +136,15 @@ def outbox(folder: Path, s3: ScriptedS3, answers: RecordedAnswers, draw: Any = r
     return box
 
 
+def one_sample_waiting(folder: Path, draw: Any = random.random, **settings: Any) -> tuple[ScriptedS3, RecordedAnswers, Outbox]:
+    """S3 down, and one sample (req-1) spooled."""
+    s3, answers = ScriptedS3(), RecordedAnswers()
+    s3.down.set()
+    box = outbox(folder, s3, answers, draw=draw, **settings)
+    box.accept(record(1), b"x" * 1000)
+    return s3, answers, box
+
+
 def test_a_sample_that_meets_an_outage_waits_and_is_answered_once_when_s3_is_back(tmp_path, caplog):
     caplog.set_level(logging.INFO, "ml_feedback.outbox")
     s3, answers = ScriptedS3(DOWN, DOWN), RecordedAnswers()
@@ -196,10 +205,7 @@ def test_a_sample_bigger_than_the_whole_spool_is_refused_even_by_drop_oldest(tmp
 
 
 def test_a_sample_past_its_time_to_live_expires_with_the_last_error(tmp_path):
-    s3, answers = ScriptedS3(), RecordedAnswers()
-    s3.down.set()
-    box = outbox(tmp_path, s3, answers, SampleTimeToLiveSeconds=1)
-    box.accept(record(1), b"x" * 1000)
+    _s3, answers, box = one_sample_waiting(tmp_path, SampleTimeToLiveSeconds=1)
     [(request_id, code, text)] = answers.wait("given_up", 1, timeout=5)
     assert (request_id, code) == ("req-1", "Expired")
     assert "longer than SampleTimeToLiveSeconds (1); last error: EndpointConnectionError: Could not connect" in text
@@ -264,10 +270,7 @@ def test_a_sample_given_up_mid_multipart_has_its_upload_aborted(tmp_path):
 
 
 def test_gauges_while_samples_wait_and_once_when_the_wait_is_over(tmp_path):
-    s3, answers = ScriptedS3(), RecordedAnswers()
-    s3.down.set()
-    box = outbox(tmp_path, s3, answers)
-    box.accept(record(1), b"x" * 1000)
+    s3, answers, box = one_sample_waiting(tmp_path)
     assert answers.wait("gauge", 1) == [1]
     s3.down.clear()
     answers.wait("uploaded", 1, timeout=10)
@@ -278,10 +281,7 @@ def test_gauges_while_samples_wait_and_once_when_the_wait_is_over(tmp_path):
 
 
 def test_once_a_tcp_connect_to_s3_gets_through_the_waiting_samples_go_without_waiting_out_the_backoff(tmp_path):
-    s3, answers = ScriptedS3(), RecordedAnswers()
-    s3.down.set()
-    box = outbox(tmp_path, s3, answers, draw=lambda: 1.0, MaxRetryIntervalSeconds=30)  # waits of 1, 2, 4, 8 s ...
-    box.accept(record(1), b"x" * 1000)
+    s3, answers, box = one_sample_waiting(tmp_path, draw=lambda: 1.0, MaxRetryIntervalSeconds=30)  # waits of 1, 2, 4, 8 s ...
     time.sleep(7.5)  # four failed attempts: the next one is due about 8 s from now
     with socket.socket() as endpoint:
         endpoint.bind(("127.0.0.1", 0))
@@ -307,10 +307,7 @@ def test_a_sample_leaves_the_spool_only_once_the_nucleus_has_its_answer(tmp_path
 
 
 def test_once_every_waiting_sample_expired_the_gauges_say_0_once_though_s3_is_still_down(tmp_path):
-    s3, answers = ScriptedS3(), RecordedAnswers()
-    s3.down.set()
-    box = outbox(tmp_path, s3, answers, SampleTimeToLiveSeconds=1)
-    box.accept(record(1), b"x" * 1000)
+    _s3, answers, box = one_sample_waiting(tmp_path, SampleTimeToLiveSeconds=1)
     answers.wait("given_up", 1, timeout=5)
     answers.wait("gauge", 2)
     time.sleep(1.5)

@@ -38,7 +38,7 @@ def test_while_s3_answers_samples_go_oldest_first_each_once():
     taken = [backlog.take(0.0), backlog.take(0.0), backlog.take(0.0), backlog.take(0.0)]
     assert [entry.entry_id if entry else None for entry in taken] == ["a", "b", "c", None]
     assert backlog.in_flight == 3
-    assert backlog.succeeded("b") is False
+    assert backlog.answered("b") is False
     assert len(backlog) == 2 and backlog.bytes == 200
 
 
@@ -65,7 +65,7 @@ def test_the_first_success_after_failures_makes_every_waiting_sample_due_at_once
     backlog.add("d", 100, created=2000.0)  # arrives during the outage
     probe = backlog.take(backlog.next_due() or 0.0)
     assert probe is not None and probe.entry_id == "a"
-    assert backlog.succeeded("a") is True
+    assert backlog.answered("a") is True
     assert not backlog.unreachable
     now = 1.1  # well before any sample's own backoff would end
     assert [backlog.take(now).entry_id for _ in range(3)] == ["b", "c", "d"]
@@ -77,7 +77,7 @@ def test_a_permanent_error_ends_the_outage_too_the_link_works():
     backlog.failed("a", now=0.0, max_interval=30.0, draw=0.0)
     probe = backlog.take(5.0)
     assert probe is not None
-    backlog.ended(probe.entry_id)
+    backlog.answered(probe.entry_id)
     assert not backlog.unreachable
     assert backlog.take(5.0).entry_id == "b"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from .. import messages
-from ..config import DROP_OLDEST, ComponentConfig
+from ..config import DROP_OLDEST, MIB, ComponentConfig
 from ..uploader import UNREACHED, PartUploader, UploadError, endpoint_answers
 from .schedule import Backlog, Waiting
 from .spool import Progress, SampleRecord, Spool, Spooled
@@ -33,7 +33,6 @@ log = logging.getLogger("ml_feedback.outbox")
 
 GAUGE_SECONDS = 30.0  # SpoolSamples / SpoolBytes while samples wait (SPEC §9.7: at least once a minute)
 HOUSEKEEPING_SECONDS = 1.0  # how often expiry is checked while samples wait
-MIB = 1024 * 1024
 MIN_PART_BYTES = 8 * MIB
 MAX_PARTS = 10_000
 MAX_SEGMENT_BYTES = 4 * MIB
@@ -109,9 +108,7 @@ class Outbox:
         waiting, damaged = self.spool.open()
         for record in damaged:
             reason = f"the spooled sample was found damaged on disk at start and moved to {self.spool.directory / 'corrupt'}"
-            self._answers.given_up(
-                record, messages.SPOOL_WRITE_ERROR, messages.given_up_message(record.request_id, messages.SPOOL_WRITE_ERROR, reason)
-            )
+            self._fail(record, messages.SPOOL_WRITE_ERROR, reason)
         with self._changed:
             for spooled, progress in waiting:
                 entry_id = spooled.record.entry_id
@@ -184,7 +181,7 @@ class Outbox:
                 f"the spool is full ({waiting} samples, {used} bytes waiting for S3; SpoolMaxBytes {settings.spool_max_bytes}, "
                 f"SpoolFullPolicy {settings.spool_full_policy})"
             )
-            self._answers.given_up(record, messages.SPOOL_FULL, messages.given_up_message(record.request_id, messages.SPOOL_FULL, reason))
+            self._fail(record, messages.SPOOL_FULL, reason)
             return
         try:
             spooled = self.spool.append(record, body)
@@ -199,14 +196,11 @@ class Outbox:
             self._unflushed.append(spooled)
             self._changed.notify_all()
 
-    def _not_written(self, record: SampleRecord, reserved: int, error: OSError) -> None:
+    def _not_written(self, record: SampleRecord, reserved: int, error: OSError) -> Sequence[Future[Any]]:
         with self._changed:
             self._reserved -= reserved
         log.error("[RequestId: %s] spool: cannot write the sample to %s: %s", record.request_id, self.spool.directory, error)
-        reason = f"the sample could not be written to the spool: {error}"
-        self._answers.given_up(
-            record, messages.SPOOL_WRITE_ERROR, messages.given_up_message(record.request_id, messages.SPOOL_WRITE_ERROR, reason)
-        )
+        return self._fail(record, messages.SPOOL_WRITE_ERROR, f"the sample could not be written to the spool: {error}")
 
     def _flush_samples(self) -> None:
         """The flusher thread: what intake wrote goes to stable storage in groups, then becomes due for upload (SPEC §9.1)."""
@@ -221,8 +215,7 @@ class Outbox:
                 self.spool.flush()
             except OSError as error:
                 for spooled in batch:
-                    self._not_written(spooled.record, spooled.disk_bytes, error)
-                    self.spool.done(spooled)
+                    self._done_when_handed_over(spooled, self._not_written(spooled.record, spooled.disk_bytes, error))
                 continue
             queued = []
             with self._changed:
@@ -379,25 +372,38 @@ class Outbox:
             raise
 
     def _settle(self, spooled: Spooled, outcome: _Stored | UploadError) -> None:
-        with self._changed:
-            if self._stopping:
-                self._backlog.interrupted(spooled.record.entry_id)  # answered after the next start, from the spool
-                return
-            if isinstance(outcome, UploadError) and outcome.retryable:
-                now_waiting = self._wait_again_locked(spooled.record, outcome)
-            else:
-                ended = self._end_locked(spooled.record, outcome)
-            self._changed.notify_all()
-        record = spooled.record
         if isinstance(outcome, UploadError) and outcome.retryable:
-            for waiting in now_waiting:
-                self._answers.queued(waiting)
-            return
-        still_waiting, progress = ended
+            self._retry_later(spooled, outcome)
+        else:
+            self._finish(spooled, outcome)
+
+    def _interrupted_locked(self, spooled: Spooled) -> bool:
+        """Stopping: the outcome is dropped and the sample answered after the next start, from the spool."""
+        if self._stopping:
+            self._backlog.interrupted(spooled.record.entry_id)
+        return self._stopping
+
+    def _retry_later(self, spooled: Spooled, failure: UploadError) -> None:
+        with self._changed:
+            if self._interrupted_locked(spooled):
+                return
+            now_waiting = self._wait_again_locked(spooled.record, failure)
+            self._changed.notify_all()
+        for record in now_waiting:
+            self._answers.queued(record)
+
+    def _finish(self, spooled: Spooled, outcome: _Stored | UploadError) -> None:
+        """Stored, or refused for good: the final answer."""
+        record = spooled.record
+        with self._changed:
+            if self._interrupted_locked(spooled):
+                return
+            still_waiting, progress = self._end_locked(record)
+            self._changed.notify_all()
+        if still_waiting is not None:
+            since = self._clock() - self._unreachable_since
+            log.info("S3 reachable again after %.0f s: uploading %d waiting samples", since, still_waiting)
         if isinstance(outcome, _Stored):
-            if still_waiting is not None:
-                since = self._clock() - self._unreachable_since
-                log.info("S3 reachable again after %.0f s: uploading %d waiting samples", since, still_waiting)
             published = self._answers.uploaded(record, outcome.response)
         else:
             self._abort(record, progress)
@@ -426,17 +432,13 @@ class Outbox:
             entry.queued = True
         return [self._spooled[entry.entry_id].record for entry in candidates]
 
-    def _end_locked(self, record: SampleRecord, outcome: _Stored | UploadError) -> tuple[int | None, Progress | None]:
-        """Stored, or refused for good: the sample leaves the schedule.
+    def _end_locked(self, record: SampleRecord) -> tuple[int | None, Progress | None]:
+        """S3 answered (stored, or refused for good): the sample leaves the schedule.
 
-        Returns how many samples are still waiting when this success ends an outage (None otherwise), and any multipart progress.
+        Returns how many samples are still waiting when this answer ends an outage (None otherwise), and any multipart progress.
         """
-        still_waiting = None
-        if isinstance(outcome, _Stored):
-            if self._backlog.succeeded(record.entry_id):
-                still_waiting = len(self._backlog)
-        else:
-            self._backlog.ended(record.entry_id)
+        ends_outage = self._backlog.answered(record.entry_id)
+        still_waiting = len(self._backlog) if ends_outage else None
         self._spooled.pop(record.entry_id, None)
         return still_waiting, self._progress.pop(record.entry_id, None)
 
@@ -456,8 +458,11 @@ class Outbox:
         with self._changed:
             progress = self._progress.pop(record.entry_id, None)
         self._abort(record, progress)
-        published = self._answers.given_up(record, code, messages.given_up_message(record.request_id, code, reason))
-        self._done_when_handed_over(spooled, published)
+        self._done_when_handed_over(spooled, self._fail(record, code, reason))
+
+    def _fail(self, record: SampleRecord, code: str, reason: str) -> Sequence[Future[Any]]:
+        """A sample given up without an S3 error of its own (SpoolFull, Expired, SpoolWriteError): v1's failure message."""
+        return self._answers.given_up(record, code, messages.upload_failure_message(record.request_id, code, reason))
 
     def _done_when_handed_over(self, spooled: Spooled, published: Sequence[Future[Any]]) -> None:
         """The sample leaves the spool once the nucleus has its answer.

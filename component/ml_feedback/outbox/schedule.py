@@ -35,7 +35,7 @@ class Waiting:
     entry_id: str
     size: int
     created: float  # wall-clock seconds: the sample's age survives restarts
-    due: float = 0.0
+    arrival: int  # its place in arrival order, which retries keep
     in_flight: bool = False
     queued: bool = False  # SampleQueued already counted for it
 
@@ -47,8 +47,7 @@ class Backlog:
         self._entries: OrderedDict[str, Waiting] = OrderedDict()
         self._ready: deque[str] = deque()  # due now, oldest first
         self._later: list[tuple[float, int, str]] = []  # (due, arrival, id): waiting out a backoff
-        self._arrival = 0
-        self._order: dict[str, int] = {}
+        self._arrivals = 0
         self.failures = 0  # failed attempts in a row; > 0 means S3 counts as unreachable
         self._probe_at = 0.0
         self.in_flight = 0
@@ -82,17 +81,15 @@ class Backlog:
     # -- changes -------------------------------------------------------------------------
 
     def add(self, entry_id: str, size: int, created: float) -> Waiting:
-        entry = Waiting(entry_id, size, created)
+        entry = Waiting(entry_id, size, created, self._arrivals)
+        self._arrivals += 1
         self._entries[entry_id] = entry
         self.bytes += size
-        self._order[entry_id] = self._arrival
-        self._arrival += 1
         self._ready.append(entry_id)
         return entry
 
     def remove(self, entry_id: str) -> Waiting | None:
         """The sample has its final answer (or was given up); lazily dropped from the queues."""
-        self._order.pop(entry_id, None)
         entry = self._entries.pop(entry_id, None)
         if entry is not None:
             self.bytes -= entry.size
@@ -126,21 +123,17 @@ class Backlog:
             released.sort()
             self._ready = deque([entry_id for _, entry_id in released] + list(self._ready))
 
-    def succeeded(self, entry_id: str) -> bool:
-        """An attempt stored its sample. True when this ends an outage (every waiting sample is due now)."""
+    def answered(self, entry_id: str) -> bool:
+        """S3 answered an attempt for good (stored the sample, or refused it for good): the link works.
+
+        True when this ends an outage: every waiting sample is due now.
+        """
         self.remove(entry_id)
         if not self.unreachable:
             return False
         self.failures = 0
         self._release_later(float("inf"))
         return True
-
-    def ended(self, entry_id: str) -> None:
-        """An attempt ended without a retry (a permanent error): the link itself worked."""
-        self.remove(entry_id)
-        if self.unreachable:
-            self.failures = 0
-            self._release_later(float("inf"))
 
     def failed(self, entry_id: str, now: float, max_interval: float, draw: float) -> bool:
         """An attempt failed in a way worth retrying. True when this starts an outage."""
@@ -151,8 +144,7 @@ class Backlog:
         entry = self._entries.get(entry_id)
         if entry is not None:
             self._landed(entry)
-            entry.due = now + wait
-            heapq.heappush(self._later, (entry.due, self._order[entry_id], entry_id))
+            heapq.heappush(self._later, (now + wait, entry.arrival, entry_id))
         return starts
 
     def probe_now(self, now: float) -> None:

@@ -65,7 +65,7 @@ class SampleRecord:
     content_type: str
     metadata: dict[str, Any]  # the request's Metadata plus publish-ts
     prediction: Any
-    created: float  # wall-clock seconds
+    created: float  # wall-clock seconds; the outbox stamps it when it spools the sample
     size: int  # bytes of model input
 
     def header(self) -> bytes:
@@ -206,14 +206,14 @@ class Spool:
 
     @staticmethod
     def disk_bytes_of(record: SampleRecord) -> int:
-        return _PREFIX.size + len(record.header()) + record.size + _TRAILER.size
+        return _disk_bytes(len(record.header()), record.size)
 
     def append(self, record: SampleRecord, body: bytes | BinaryIO) -> Spooled:
         """Write a sample (it survives `kill -9` now, a power loss after `flush`). On failure nothing of it stays in the spool."""
         if isinstance(body, bytes) and len(body) != record.size:
             raise ValueError(f"the sample has {len(body)} bytes, its record says {record.size}")
         header = record.header()
-        disk_bytes = self.disk_bytes_of(record)
+        disk_bytes = _disk_bytes(len(header), record.size)
         prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header), record.size)
         with self._lock:
             segment, fd = self._segment_for(disk_bytes)
@@ -364,6 +364,10 @@ class Spool:
         return self.directory / f"{number:012d}{JOURNAL_SUFFIX}"
 
 
+def _disk_bytes(header_length: int, body_length: int) -> int:
+    return _PREFIX.size + header_length + body_length + _TRAILER.size
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -425,7 +429,7 @@ def _read_record(handle: BinaryIO, number: int, offset: int, end: int) -> Spoole
         record: SampleRecord | None = SampleRecord.from_header(header, body_length)
     except ValueError:
         record = None
-    disk_bytes = _PREFIX.size + header_length + body_length + _TRAILER.size
+    disk_bytes = _disk_bytes(header_length, body_length)
     if record is None or offset + disk_bytes > end:
         return record
     crc = zlib.crc32(header)
