@@ -48,8 +48,15 @@ def default_uploader(config: ComponentConfig) -> Uploader:
 
 
 def outbox_uploader(config: ComponentConfig) -> PartUploader:
+    """awscrt's HTTP client where it matches boto3 in this environment, boto3 otherwise (see the README)."""
+    from .s3_crt import CrtS3Uploader, unsupported_reason
+
+    reason = unsupported_reason()
+    if reason is None:
+        return CrtS3Uploader(config.s3_endpoint_url, max_connections=config.upload_workers + 2)
     from .uploader import S3Uploader
 
+    log.info("uploading with boto3, not awscrt: %s", reason)
     return S3Uploader(config.s3_endpoint_url, max_connections=config.upload_workers + 2, outbox=True)
 
 

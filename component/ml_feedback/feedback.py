@@ -14,6 +14,7 @@ only until it is on disk. Either way its answer is built by `V1Answers`.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import random
@@ -21,13 +22,14 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from . import messages
 from .config import ComponentConfig, FeedbackConfig
 from .inputs import InputRefused, open_input
-from .messages import FeedbackRequest, RequestProblem, UndecodableMessage, parse_feedback_request
+from .messages import FeedbackRequest, NewId, RequestProblem, UndecodableMessage, parse_feedback_request
 from .outbox import InputChanged, Outbox, SampleRecord
 from .sampling import prediction_problem, should_upload
 from .uploader import PartUploader, Uploader, UploadError
@@ -138,45 +140,62 @@ class FeedbackService:
         if self.durable is not None:
             self.durable.update_config()
 
-    # -- intake (IPC thread) ------------------------------------------------------------------
+    # -- intake (the IPC thread) ------------------------------------------------------------------
 
     def accept(self, raw: Incoming) -> bool:
-        """Take a request, or refuse it with Queue.Full when RequestLimit are already in process."""
+        """Parse, validate and sample a request on the caller's thread, which it never blocks.
+
+        Only a selected sample moves on to an upload worker, and only that
+        counts against RequestLimit: with RequestLimit already in process it is
+        refused with Queue.Full. Returns False when it was refused so.
+        """
+        config = self._config
+        new_id = NewId(self._new_id)
+        try:
+            selected = self._decide(raw, config, new_id)
+        except Exception as error:
+            self._internal_error(_request_id_of(raw) or new_id(), error, config)
+            return True
+        if selected is None:
+            return True
         with self._lock:
             config = self._config
             refused = self._in_process >= config.request_limit
             if not refused:
                 # Submitted under the lock: update_config cannot shut this pool down in between.
                 try:
-                    self._pool.submit(self._run, raw, config, self._uploader)
+                    self._pool.submit(self._run, selected, config, self._uploader)
                 except RuntimeError:
-                    log.warning("[RequestId: %s] not taken: the component is stopping", _request_id_of(raw))
+                    log.warning("[RequestId: %s] not taken: the component is stopping", selected.request.request_id)
+                    selected.close()
                     return False
                 self._in_process += 1
         if refused:
-            request_id = _request_id_of(raw) or self._new_id()
+            selected.close()
+            request_id = selected.request.request_id
             log.warning("[RequestId: %s] refused: %d requests already in process", request_id, config.request_limit)
             self._publisher.status(messages.status_fail(request_id, messages.QUEUE_FULL, messages.queue_full_message(config.request_limit)))
             self._publisher.metric(messages.metric(messages.ERROR_REQUEST_THROTTLED, config.metrics_namespace))
             return False
         return True
 
-    def _run(self, raw: Incoming, config: ComponentConfig, uploader: Uploader) -> None:
-        new_id = self._new_id()
+    def _run(self, selected: _Selected, config: ComponentConfig, uploader: Uploader) -> None:
         try:
-            self.process(raw, config, uploader, new_id)
+            self._deliver(selected, config, uploader)
         except Exception as error:
-            # Never a silent drop (SPEC §4.2): a fault of ours still gets a status.
-            request_id = _request_id_of(raw) or new_id
-            log.exception("[RequestId: %s] feedback request failed unexpectedly", request_id)
-            self._publisher.status(
-                messages.status_fail(request_id, messages.INTERNAL_ERROR, messages.internal_error_message(request_id, error))
-            )
-            self._publisher.metric(messages.metric(messages.ERROR_INTERNAL, config.metrics_namespace))
+            self._internal_error(selected.request.request_id, error, config)
         finally:
             with self._lock:
                 self._in_process -= 1
                 self._idle.notify_all()
+
+    def _internal_error(self, request_id: str, error: Exception, config: ComponentConfig) -> None:
+        """Never a silent drop (SPEC §4.2): a fault of ours still gets a status."""
+        log.error("[RequestId: %s] feedback request failed unexpectedly", request_id, exc_info=error)
+        self._publisher.status(
+            messages.status_fail(request_id, messages.INTERNAL_ERROR, messages.internal_error_message(request_id, error))
+        )
+        self._publisher.metric(messages.metric(messages.ERROR_INTERNAL, config.metrics_namespace))
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every accepted request is finished (used at shutdown)."""
@@ -187,7 +206,7 @@ class FeedbackService:
         """Stop taking work; requests still in process finish on their own (call wait_idle first to wait)."""
         self._pool.shutdown(wait=False)
 
-    # -- the pipeline (worker thread) -------------------------------------------------------------
+    # -- the pipeline ----------------------------------------------------------------------------
 
     def process(
         self,
@@ -196,10 +215,16 @@ class FeedbackService:
         uploader: Uploader,
         new_id: str | None = None,
     ) -> None:
-        """One request, start to finish; `new_id` is the RequestId of a request that has none."""
-        publisher, namespace = self._publisher, config.metrics_namespace
+        """One request, start to finish, on this thread; `new_id` is the RequestId of a request that has none."""
+        selected = self._decide(raw, config, NewId(self._new_id if new_id is None else functools.partial(str, new_id)))
+        if selected is not None:
+            self._deliver(selected, config, uploader)
+
+    def _decide(self, raw: Incoming, config: ComponentConfig, new_id: NewId) -> _Selected | None:
+        """Everything up to the sampling decision (no waiting on I/O): a refused or dropped request is answered here."""
+        namespace = config.metrics_namespace
         try:
-            request = raw if isinstance(raw, FeedbackRequest) else parse_feedback_request(raw, new_id or self._new_id())
+            request = raw if isinstance(raw, FeedbackRequest) else parse_feedback_request(raw, new_id)
             target = config.feedback.get(request.config_id)
             if target is None:
                 known = ", ".join(sorted(config.feedback)) or "none"
@@ -214,24 +239,30 @@ class FeedbackService:
             body, size = self._model_input(request, config)
         except RequestProblem as problem:
             self._refuse(problem, namespace)
-            return
-        request_id = request.request_id
+            return None
+        selected = _Selected(request, target, body, size)
+        if should_upload(target.strategy, request.prediction, self._draw()):
+            return selected
+        selected.close()
+        self._publisher.metric(messages.metric(messages.SAMPLE_SIZE, namespace, size, messages.BYTES))
+        self._publisher.status(messages.status_dropped(request.request_id))
+        self._publisher.metric(messages.metric(messages.SAMPLE_NOT_USED, namespace))
+        return None
+
+    def _deliver(self, selected: _Selected, config: ComponentConfig, uploader: Uploader) -> None:
+        """A selected sample: to the spool, or straight to S3 without one."""
+        request, body = selected.request, selected.body
         try:
-            publisher.metric(messages.metric(messages.SAMPLE_SIZE, namespace, size, messages.BYTES))
-            if not should_upload(target.strategy, request.prediction, self._draw()):
-                publisher.status(messages.status_dropped(request_id))
-                publisher.metric(messages.metric(messages.SAMPLE_NOT_USED, namespace))
-                return
-            record = self._record(request, target, size)
+            self._publisher.metric(messages.metric(messages.SAMPLE_SIZE, config.metrics_namespace, selected.size, messages.BYTES))
+            record = self._record(request, selected.target, selected.size)
             if self.durable is not None and config.delivery.spooled:
                 self._spool(self.durable, record, body)
             else:
                 self._upload_now(record, body, uploader)
         except RequestProblem as problem:
-            self._refuse(problem, namespace)
+            self._refuse(problem, config.metrics_namespace)
         finally:
-            if not isinstance(body, bytes):
-                body.close()
+            selected.close()
 
     def _refuse(self, problem: RequestProblem, namespace: str) -> None:
         log.warning("[RequestId: %s] %s: %s", problem.request_id, problem.code, problem.reason)
@@ -293,6 +324,20 @@ class FeedbackService:
             return open_input("ModelInputPath", str(request.model_input_path), config.model_input_directories)
         except InputRefused as refused:
             raise RequestProblem(messages.INVALID_MODEL_INPUT, str(refused), request.request_id) from None
+
+
+@dataclass
+class _Selected:
+    """A request its strategy selected, with its input (bytes, or the open ModelInputPath file)."""
+
+    request: FeedbackRequest
+    target: FeedbackConfig
+    body: bytes | BinaryIO
+    size: int
+
+    def close(self) -> None:
+        if not isinstance(self.body, bytes):
+            self.body.close()
 
 
 class _FirstUse:

@@ -13,6 +13,7 @@ import datetime
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,32 +210,35 @@ def value_nests_deeper(value: Any, limit: int = MAX_NESTING) -> bool:
     return False
 
 
-def _json_object(raw: bytes | str | dict[str, Any] | UndecodableMessage, code: str, new_id: str) -> dict[str, Any]:
-    """The request document; NaN and Infinity are refused as the nucleus's JSON parser refuses them."""
+def _json_object(raw: bytes | str | dict[str, Any] | UndecodableMessage, code: str, new_id: Callable[[], str]) -> dict[str, Any]:
+    """The request document; NaN and Infinity are refused as the nucleus's JSON parser refuses them.
+
+    `new_id` makes the id of a request that has none (only then: a UUID costs microseconds).
+    """
     if isinstance(raw, UndecodableMessage):
         # The IPC client's envelope ({"jsonMessage": {"message": ...}}) adds two levels.
         reason = NESTING_PROBLEM if text_nests_deeper(raw.payload, MAX_NESTING + 2) else "the IPC client could not decode the message"
-        raise RequestProblem(code, reason, new_id)
+        raise RequestProblem(code, reason, new_id())
     document: Any = raw
     if not isinstance(document, dict):
         if text_nests_deeper(raw):
-            raise RequestProblem(code, NESTING_PROBLEM, new_id)
+            raise RequestProblem(code, NESTING_PROBLEM, new_id())
         try:
             document = strict_json(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestProblem(code, f"the message is not valid JSON ({exc})", new_id) from None
+            raise RequestProblem(code, f"the message is not valid JSON ({exc})", new_id()) from None
     elif value_nests_deeper(document):
-        raise RequestProblem(code, NESTING_PROBLEM, _request_id(document, new_id) or new_id)
+        raise RequestProblem(code, NESTING_PROBLEM, _request_id(document, new_id) or new_id())
     if not isinstance(document, dict):
-        raise RequestProblem(code, "the message must be a JSON object", new_id)
+        raise RequestProblem(code, "the message must be a JSON object", new_id())
     return document
 
 
-def _request_id(document: dict[str, Any], new_id: str) -> str | None:
-    """The document's RequestId, `new_id` when it has none, None when it is unusable."""
+def _request_id(document: dict[str, Any], new_id: Callable[[], str]) -> str | None:
+    """The document's RequestId, a new one when it has none, None when it is unusable."""
     request_id = document.get("RequestId")
     if request_id is None or request_id == "":
-        return new_id
+        return new_id()
     if not isinstance(request_id, str) or len(request_id) > MAX_ID_CHARS:
         return None
     return request_id
@@ -246,18 +250,45 @@ REQUEST_ID_RULE = f"RequestId must be a string of at most {MAX_ID_CHARS} charact
 def request_id_of(raw: bytes | str | dict[str, Any] | UndecodableMessage) -> str | None:
     """The RequestId a request carries, if it is readable and usable (nothing else is checked)."""
     try:
-        document = _json_object(raw, INVALID_REQUEST, "")
+        document = _json_object(raw, INVALID_REQUEST, _no_id)
     except RequestProblem:
         return None
-    return _request_id(document, "") or None
+    return _request_id(document, _no_id) or None
 
 
-def parse_feedback_request(raw: bytes | str | dict[str, Any] | UndecodableMessage, new_id: str) -> FeedbackRequest:
-    """A request from its JSON (or already parsed) form; raises RequestProblem naming the field."""
+def _no_id() -> str:
+    return ""
+
+
+def _id_maker(new_id: str | Callable[[], str]) -> Callable[[], str]:
+    if isinstance(new_id, str):
+        return NewId(lambda: new_id)
+    return new_id
+
+
+class NewId:
+    """The id of a request that carries none: made when first asked for, then the same every time."""
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make = make
+        self._made: str | None = None
+
+    def __call__(self) -> str:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+
+def parse_feedback_request(raw: bytes | str | dict[str, Any] | UndecodableMessage, new_id: str | Callable[[], str]) -> FeedbackRequest:
+    """A request from its JSON (or already parsed) form; raises RequestProblem naming the field.
+
+    `new_id`: the RequestId of a request without one, or what makes it when needed.
+    """
+    new_id = _id_maker(new_id)
     document = _json_object(raw, INVALID_REQUEST, new_id)
     request_id = _request_id(document, new_id)
     if request_id is None:
-        raise RequestProblem(INVALID_REQUEST, REQUEST_ID_RULE, new_id)
+        raise RequestProblem(INVALID_REQUEST, REQUEST_ID_RULE, new_id())
     config_id = document.get("ConfigId")
     if not isinstance(config_id, str) or not config_id:
         raise RequestProblem(UNKNOWN_CONFIG_ID, "ConfigId is required and must be a string", request_id)
@@ -400,8 +431,9 @@ def custom_attributes_problem(value: str) -> str | None:
     return None
 
 
-def parse_inference_request(raw: bytes | str | dict[str, Any], new_id: str, reply_prefix: str) -> InferenceRequest:
+def parse_inference_request(raw: bytes | str | dict[str, Any], new_id: str | Callable[[], str], reply_prefix: str) -> InferenceRequest:
     """An inference request; raises RequestProblem, or ReplyableProblem once the reply topic is known."""
+    new_id = _id_maker(new_id)
     document = _json_object(raw, VALIDATION_ERROR, new_id)
     request_id = _request_id(document, new_id)
     reply_topic = document.get("ReplyTopic")
@@ -412,9 +444,9 @@ def parse_inference_request(raw: bytes | str | dict[str, Any], new_id: str, repl
         or any(c in reply_topic for c in "+#*")
     ):
         reason = f"ReplyTopic must be a topic under {reply_prefix}, got {shown(reply_topic)}"
-        raise RequestProblem(VALIDATION_ERROR, reason, request_id or new_id)
+        raise RequestProblem(VALIDATION_ERROR, reason, request_id or new_id())
     if request_id is None:
-        raise ReplyableProblem(VALIDATION_ERROR, REQUEST_ID_RULE, new_id, reply_topic)
+        raise ReplyableProblem(VALIDATION_ERROR, REQUEST_ID_RULE, new_id(), reply_topic)
     problem = _inference_problem(document)
     if problem:
         raise ReplyableProblem(VALIDATION_ERROR, problem, request_id, reply_topic)

@@ -90,7 +90,7 @@ def test_an_uploaded_sample_produces_v1_messages_in_v1_order():
     svc.process(request(metadata={"camera": "line-3", "count": 2}), svc.config, uploader)
     (put,) = uploader.puts
     assert put["bucket"] == "margin-bucket"
-    assert put["key"] == "s3-key-prefix/uuid-2.png"
+    assert put["key"] == "s3-key-prefix/uuid-1.png"
     assert put["body"] == b"\x89PNG image"
     assert put["content_type"] == "image/png"
     assert put["metadata"] == {"camera": "line-3", "count": "2", "publish-ts": "2019-07-11 00:12:48.816752"}
@@ -114,7 +114,7 @@ def test_an_uploaded_sample_produces_v1_messages_in_v1_order():
                         "ETag": '"abc"',
                         "LastModified": "2019-07-11T00:12:48.816752+00:00",
                         "bucket": "margin-bucket",
-                        "key": "s3-key-prefix/uuid-2.png",
+                        "key": "s3-key-prefix/uuid-1.png",
                     },
                 },
                 "id": "req-1",
@@ -124,7 +124,7 @@ def test_an_uploaded_sample_produces_v1_messages_in_v1_order():
         (
             "prediction",
             {
-                "source-ref": "s3://margin-bucket/s3-key-prefix/uuid-2.png",
+                "source-ref": "s3://margin-bucket/s3-key-prefix/uuid-1.png",
                 "model-prediction": [0.5, 0.2, 0.2, 0.1],
                 "config-id": "ConfigID2",
                 "metadata": {"camera": "line-3", "count": 2, "publish-ts": "2019-07-11 00:12:48.816752"},

@@ -22,7 +22,7 @@ from typing import Any
 from .. import messages
 from ..config import ComponentConfig
 from ..inputs import InputRefused, read_input
-from ..messages import FeedbackRequest, InferenceRequest, ReplyableProblem, RequestProblem, parse_inference_request
+from ..messages import FeedbackRequest, InferenceRequest, NewId, ReplyableProblem, RequestProblem, parse_inference_request
 from .backend import Backend, BackendError, Invocation
 from .config import HTTP, PYTHON, SAGEMAKER, ServiceConfig
 from .watchdog import Watchdog
@@ -146,7 +146,7 @@ class InferenceRouter:
     def accept(self, raw: bytes | str | dict[str, Any]) -> None:
         config = self._config
         try:
-            request = parse_inference_request(raw, str(uuid.uuid4()), config.topics.inference_response_prefix)
+            request = parse_inference_request(raw, NewId(_new_uuid), config.topics.inference_response_prefix)
         except ReplyableProblem as problem:
             self._reply_error(problem.reply_topic, problem.request_id, problem.code, problem.reason)
             return
@@ -289,3 +289,7 @@ class InferenceRouter:
         for service in services:
             service.pool.shutdown(wait=False)
             service.backend.close()
+
+
+def _new_uuid() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,323 @@
+"""The awscrt uploader answers as boto3 does: same requests, same responses, same error codes and texts.
+
+Each case runs the same call through the boto3 uploader and the awscrt one
+against the same server (moto in its own process, or a socket that misbehaves
+on purpose) and compares what a user would see in a status message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml_feedback.s3_crt import (
+    COMPLETE_MULTIPART_BODY,
+    COMPLETE_MULTIPART_HEADERS,
+    PUT_OBJECT_HEADERS,
+    CrtS3Uploader,
+    resolve_endpoint,
+    unsupported_reason,
+)
+from ml_feedback.uploader import S3Uploader, UploadError
+from support.s3_process import CREDENTIALS, HungListener, S3Process, free_port
+
+BUCKET = "crt-contract"
+METADATA = {"publish-ts": "2026-12-01 10:00:00.000000", "camera": "north", "n": "7"}
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch) -> None:
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory) -> Iterator[S3Process]:
+    server = S3Process(tmp_path_factory.mktemp("moto")).start(buckets=(BUCKET,))
+    yield server
+    server.stop()
+
+
+def both(endpoint: str) -> list[Any]:
+    return [S3Uploader(endpoint, outbox=True), CrtS3Uploader(endpoint)]
+
+
+def _shape(response: dict[str, Any]) -> dict[str, Any]:
+    """What may differ between two uploads of the same bytes: request ids and dates."""
+    metadata = response["ResponseMetadata"]
+    return {
+        "keys": list(response),
+        "metadata keys": list(metadata),
+        "header names": sorted(metadata["HTTPHeaders"]),
+        "status": metadata["HTTPStatusCode"],
+        "retries": metadata["RetryAttempts"],
+        **{name: value for name, value in response.items() if name != "ResponseMetadata" and name not in ("Location",)},
+    }
+
+
+def test_the_output_members_are_botocores():
+    botocore_session = pytest.importorskip("botocore.session")
+    model = botocore_session.get_session().get_service_model("s3")
+
+    def members(operation: str, location: str | None) -> list[tuple[str, str, str]]:
+        shape = model.operation_model(operation).output_shape
+        found = []
+        for name, member in shape.members.items():
+            if member.serialization.get("location") == location:
+                found.append((name, str(member.serialization.get("name", name)).lower(), member.type_name))
+        return found
+
+    assert list(PUT_OBJECT_HEADERS) == members("PutObject", "header")
+    assert list(COMPLETE_MULTIPART_HEADERS) == members("CompleteMultipartUpload", "header")
+    assert list(COMPLETE_MULTIPART_BODY) == [name for name, _, _ in members("CompleteMultipartUpload", None)]
+
+
+def test_a_put_stores_the_same_object_and_answers_the_same_response(moto: S3Process):
+    responses = []
+    for number, uploader in enumerate(both(moto.endpoint)):
+        key = f"cats/{number} a+b~c.png"
+        responses.append(uploader.put(BUCKET, key, b"\x89PNG sample", "image/png", METADATA))
+        stored = moto.client().head_object(Bucket=BUCKET, Key=key)
+        assert (stored["ContentType"], stored["Metadata"], stored["ContentLength"]) == ("image/png", METADATA, 11)
+    boto3_response, crt_response = responses
+    assert _shape(crt_response) == _shape(boto3_response)
+    assert crt_response["ETag"] == '"' + hashlib.md5(b"\x89PNG sample").hexdigest() + '"'
+    assert json.loads(json.dumps(crt_response)) == crt_response, "JSON-safe as it is, like boto3's after json_safe"
+
+
+def test_a_multipart_upload_completes_with_the_same_response(moto: S3Process):
+    responses = []
+    for number, uploader in enumerate(both(moto.endpoint)):
+        key = f"large/{number}.bin"
+        upload_id = uploader.create_multipart(BUCKET, key, "application/octet-stream", METADATA)
+        etags = [
+            uploader.upload_part(BUCKET, key, upload_id, 1, b"a" * (5 * 1024 * 1024)),
+            uploader.upload_part(BUCKET, key, upload_id, 2, b"b"),
+        ]
+        responses.append(uploader.complete_multipart(BUCKET, key, upload_id, etags))
+        stored = moto.client().get_object(Bucket=BUCKET, Key=key)
+        assert stored["Body"].read() == b"a" * (5 * 1024 * 1024) + b"b"
+        assert stored["Metadata"] == METADATA
+    boto3_response, crt_response = responses
+    assert crt_response["Key"] == "large/1.bin" and boto3_response["Key"] == "large/0.bin"
+    assert _shape({**crt_response, "Key": "k"}) == _shape({**boto3_response, "Key": "k"})
+
+
+def test_an_aborted_upload_is_gone(moto: S3Process):
+    uploader = CrtS3Uploader(moto.endpoint)
+    upload_id = uploader.create_multipart(BUCKET, "aborted.bin", "application/octet-stream", {})
+    listed = moto.client().list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    assert upload_id in [upload["UploadId"] for upload in listed]
+    uploader.abort_multipart(BUCKET, "aborted.bin", upload_id)
+    listed = moto.client().list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    assert upload_id not in [upload["UploadId"] for upload in listed]
+
+
+def _failure(uploader: Any, call: str, *args: Any) -> tuple[str, str, bool]:
+    with pytest.raises(UploadError) as failed:
+        getattr(uploader, call)(*args)
+    return failed.value.code, failed.value.message, failed.value.retryable
+
+
+def test_s3_errors_have_boto3s_code_text_and_verdict(moto: S3Process):
+    boto3_uploader, crt_uploader = both(moto.endpoint)
+    put = ("put", "no-such-bucket", "k", b"x", "image/png", {})
+    expected = (
+        "NoSuchBucket",
+        "An error occurred (NoSuchBucket) when calling the PutObject operation: The specified bucket does not exist",
+        False,
+    )
+    assert _failure(boto3_uploader, *put) == expected
+    assert _failure(crt_uploader, *put) == expected
+    part = ("upload_part", BUCKET, "k", "no-such-upload", 1, b"x")
+    # The one difference: one attempt per call, so no "(reached max retries: N)" (the README says so).
+    crt = ("500", "An error occurred (500) when calling the UploadPart operation: Internal Server Error", True)
+    assert _failure(crt_uploader, *part) == crt
+    boto3 = _failure(boto3_uploader, *part)
+    assert (boto3[0], boto3[1].replace(" (reached max retries: 1)", ""), boto3[2]) == crt
+
+
+def test_a_closed_port_is_boto3s_endpoint_connection_error():
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    failures = {type(u).__name__: _failure(u, "put", BUCKET, "cats/1.png", b"x", "image/png", {}) for u in both(endpoint)}
+    expected = ("EndpointConnectionError", f'Could not connect to the endpoint URL: "{endpoint}/{BUCKET}/cats/1.png"', True)
+    assert failures == {"S3Uploader": expected, "CrtS3Uploader": expected}
+
+
+def test_a_listener_that_never_answers_is_a_read_timeout_after_the_read_timeout():
+    port = free_port()
+    hung = HungListener(port)
+    try:
+        uploader = CrtS3Uploader(f"http://127.0.0.1:{port}", read_timeout=1.0)
+        started = time.monotonic()
+        failure = _failure(uploader, "put", BUCKET, "k", b"x", "image/png", {})
+        waited = time.monotonic() - started
+    finally:
+        hung.close()
+    assert failure == ("ReadTimeoutError", f'Read timeout on endpoint URL: "http://127.0.0.1:{port}/{BUCKET}/k"', True)
+    assert 1.0 <= waited < 10.0
+
+
+class _KeepAliveThenHangUp(BaseHTTPRequestHandler):
+    """Answers each PUT with keep-alive, then closes the connection while the client believes it open."""
+
+    protocol_version = "HTTP/1.1"
+    puts: list[str] = []
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.puts.append(self.path)
+        if self.path.endswith("/hang-up"):
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(200)
+        self.send_header("ETag", '"kept"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True  # the server drops it anyway: the client's idle connection is stale
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def stale_connections() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveThenHangUp)
+    server.daemon_threads = True
+    _KeepAliveThenHangUp.puts = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_stale_kept_alive_connection_is_replaced_and_a_hang_up_is_connection_closed(stale_connections):
+    uploader = CrtS3Uploader(f"http://127.0.0.1:{stale_connections.server_port}")
+    for number in range(3):
+        assert uploader.put(BUCKET, f"k{number}", b"x", "image/png", {})["ETag"] == '"kept"'
+    assert _KeepAliveThenHangUp.puts == [f"/{BUCKET}/k0", f"/{BUCKET}/k1", f"/{BUCKET}/k2"]
+    url = f"http://127.0.0.1:{stale_connections.server_port}/{BUCKET}/hang-up"
+    message = f'Connection was closed before we received a valid response from endpoint URL: "{url}".'
+    assert _failure(uploader, "put", BUCKET, "hang-up", b"x", "image/png", {}) == ("ConnectionClosedError", message, True)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, str, dict[str, str]]] = []
+
+    def do_GET(self) -> None:  # the Token Exchange Service's container credentials endpoint
+        self.seen.append(("GET", self.path, dict(self.headers)))
+        body = json.dumps({"AccessKeyId": "ASIATES", "SecretAccessKey": "secret", "Token": "session", "Expiration": "2099-01-01T00:00:00Z"})
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append(("PUT", self.path, dict(self.headers)))
+        self.send_response(200)
+        self.send_header("ETag", '"recorded"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_credentials_come_from_the_token_exchange_service_as_on_a_device(monkeypatch, tmp_path: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.daemon_threads = True
+    _Recorder.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_REGION", "eu-west-1")
+        monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"http://localhost:{server.server_port}/2016-11-01/credentialprovider/")
+        monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "svcuid")
+        uploader = CrtS3Uploader(f"http://127.0.0.1:{server.server_port}")
+        for number in range(2):
+            uploader.put(BUCKET, f"k{number}", b"x", "image/png", {"publish-ts": "now"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    fetched = [entry for entry in _Recorder.seen if entry[0] == "GET"]
+    puts = [entry for entry in _Recorder.seen if entry[0] == "PUT"]
+    assert [(path, headers["Authorization"]) for _, path, headers in fetched] == [("/2016-11-01/credentialprovider/", "svcuid")]
+    assert len(puts) == 2
+    for _, _, headers in puts:
+        assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIATES/")
+        assert "/eu-west-1/s3/aws4_request" in headers["Authorization"]
+        assert headers["X-Amz-Security-Token"] == "session"
+        assert headers["Content-Type"] == "image/png" and headers["x-amz-meta-publish-ts"] == "now"
+        assert "Expect" not in headers
+
+
+def test_no_credentials_is_boto3s_no_credentials_error(monkeypatch, tmp_path: Path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    failures = [_failure(uploader, "put", BUCKET, "k", b"x", "image/png", {}) for uploader in both(endpoint)]
+    assert failures == [("NoCredentialsError", "Unable to locate credentials", True)] * 2
+
+
+@pytest.mark.parametrize(
+    ("configured", "environment", "bucket"),
+    [
+        ("http://127.0.0.1:9000", {}, "samples"),
+        ("http://localhost:9000/base", {}, "samples"),
+        ("https://s3.example.com", {}, "my.samples"),
+        (None, {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9001"}, "samples"),
+        (None, {"AWS_ENDPOINT_URL": "http://127.0.0.1:9002"}, "samples"),
+        (None, {"AWS_DEFAULT_REGION": "us-east-1"}, "samples"),
+        (None, {"AWS_DEFAULT_REGION": "eu-west-1"}, "samples"),
+        (None, {"AWS_DEFAULT_REGION": "eu-west-1"}, "my.samples"),
+        (None, {"AWS_DEFAULT_REGION": "cn-north-1"}, "samples"),
+    ],
+)
+def test_requests_go_where_boto3_sends_them(monkeypatch, configured, environment, bucket):
+    boto3 = pytest.importorskip("boto3")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.session.Session().client("s3", endpoint_url=configured)
+    sent: list[str] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append(request.url)
+        raise _Captured
+
+    client.meta.events.register("before-send.s3", capture)
+    with pytest.raises(_Captured):
+        client.put_object(Bucket=bucket, Key="cats/a b+c~d.png", Body=b"x")
+    endpoint = resolve_endpoint(configured)
+    host, path = endpoint.locate(bucket, "cats/a b+c~d.png")
+    assert f"{endpoint.scheme}://{host}{path}" == sent[0]
+
+
+class _Captured(Exception):
+    pass
+
+
+def test_settings_only_boto3_honours_keep_boto3():
+    assert unsupported_reason({}) is None
+    assert unsupported_reason({"HTTPS_PROXY": "http://proxy:3128"}) == "HTTPS_PROXY is set"
+    assert unsupported_reason({"AWS_USE_FIPS_ENDPOINT": "true"}) == "AWS_USE_FIPS_ENDPOINT is set"
+    assert unsupported_reason({"MLFEEDBACK_S3_CLIENT": "boto3"}) == "MLFEEDBACK_S3_CLIENT is boto3"
