@@ -23,7 +23,7 @@ SPOOLED_STOP_SECONDS = 2.0
 
 
 class IpcPublisher:
-    """Status and prediction to IoT Core (QoS 1) and local pub/sub; metrics to local pub/sub."""
+    """Status and prediction to IoT Core (QoS 1) and local pub/sub; metrics to local pub/sub unless `PublishMetrics` is false."""
 
     def __init__(self, bus: IpcBus, config: Callable[[], ComponentConfig]) -> None:
         self._bus, self._config = bus, config
@@ -38,7 +38,9 @@ class IpcPublisher:
         return [self._bus.publish_iot_core(topic, message), self._bus.publish_local(topic, message)]
 
     def metric(self, message: dict[str, Any]) -> None:
-        self._bus.publish_local(self._config().topics.metrics, message)
+        config = self._config()
+        if config.publish_metrics:
+            self._bus.publish_local(config.topics.metrics, message)
 
 
 def default_uploader(config: ComponentConfig) -> Uploader:

@@ -104,6 +104,7 @@ class ComponentConfig:
     upload_workers: int = DEFAULT_UPLOAD_WORKERS
     inference_services: Mapping[str, ServiceConfig] = field(default_factory=dict)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    publish_metrics: bool = True
 
 
 def _object(value: Any, key: str, problems: list[str], *, json_string_allowed: bool) -> dict[str, Any] | None:
@@ -255,6 +256,13 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
     return lambda value: value if value in choices else None
 
 
+def _switch(value: Any) -> bool | None:
+    """true or false, also as the strings v1-style configurations use."""
+    if isinstance(value, bool):
+        return value
+    return {"true": True, "false": False}.get(value.strip().lower()) if isinstance(value, str) else None
+
+
 def _folder(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() and "\0" not in value else None
 
@@ -329,6 +337,7 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
     services_raw = _object(raw.get("InferenceServices", {}), "InferenceServices", problems, json_string_allowed=False) or {}
     services = parse_services(services_raw, set(feedback), problems)
     delivery = parse_delivery(raw, problems)
+    publish_metrics = _checked(raw, "PublishMetrics", True, _switch, "true or false", problems)
     if problems:
         raise ConfigError(problems)
     return ComponentConfig(
@@ -341,4 +350,5 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
         upload_workers=workers,
         inference_services=services,
         delivery=delivery,
+        publish_metrics=publish_metrics,
     )

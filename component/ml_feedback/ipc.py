@@ -1,10 +1,15 @@
 """Greengrass IPC for the component: the only module that imports awsiotsdk.
 
-The client runs stream callbacks on its own event thread (`executor=None`), so
-requests reach the services in arrival order with no extra thread hop. That
-thread must never wait on IPC: publishes are sent asynchronously, and
-configuration and validation events, which need blocking calls, are handed
-to a single control thread.
+Two connections to the nucleus. The first carries the subscriptions, the
+configuration and the lifecycle; its client runs stream callbacks on its own
+event thread (`executor=None`), so requests reach the services in arrival
+order with no extra thread hop. The second (`ipc_publish`) carries only the publishes, whose
+answers arrive on its own event thread: a publish may therefore wait for room
+in the window of publishes in flight, even on the first connection's thread.
+That wait is the back-pressure that keeps memory bounded when requests come
+faster than their answers can go out: the requests stay with the nucleus.
+Configuration and validation events, which need blocking calls on the first
+connection, are handed to a single control thread.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -20,17 +26,15 @@ from awsiot.eventstreamrpc import DeserializeError, LifecycleHandler
 from awsiot.greengrasscoreipc import connect
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import (
-    QOS,
     ConfigurationUpdateEvents,
     ConfigurationValidityReport,
     ConfigurationValidityStatus,
-    JsonMessage,
-    PublishMessage,
     ReportedLifecycleState,
     SubscriptionResponseMessage,
     ValidateConfigurationUpdateEvents,
 )
 
+from .ipc_publish import PUBLISH_TO_IOT_CORE, PUBLISH_TO_TOPIC, PublishConnection, publish_to_iot_core_request, publish_to_topic_request
 from .messages import UndecodableMessage
 from .threadstate import keep_thread_state, release_thread_state
 
@@ -52,26 +56,28 @@ class Subscription:
 
 
 class _Lifecycle(LifecycleHandler):
-    def __init__(self, disconnected: threading.Event) -> None:
-        self._disconnected = disconnected
+    def __init__(self, *ended: threading.Event) -> None:
+        self._ended = ended
 
     def on_connect(self) -> None:
         keep_thread_state()
 
     def on_disconnect(self, reason: Exception | None) -> None:
         release_thread_state()
-        self._disconnected.set()
+        for event in self._ended:
+            event.set()
 
 
 class IpcBus:
-    def __init__(self, client: GreengrassCoreIPCClientV2 | None = None) -> None:
-        # The IPC client never reconnects: when the nucleus goes away, the component must end
-        # (and be restarted by it), so the connection's end is observable.
+    def __init__(self) -> None:
+        # The IPC clients never reconnect: when the nucleus goes away, the component must end
+        # (and be restarted by it), so the end of either connection is observable.
         self.disconnected = threading.Event()
-        self._owns_connection = client is None
-        if client is None:
-            client = GreengrassCoreIPCClientV2(client=connect(lifecycle_handler=_Lifecycle(self.disconnected)), executor=None)
-        self._client = client
+        self._ended = threading.Event()
+        self._client = GreengrassCoreIPCClientV2(
+            client=connect(lifecycle_handler=_Lifecycle(self._ended, self.disconnected)), executor=None
+        )
+        self._publisher = PublishConnection(on_end=self.disconnected.set)
         self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipc-control")
 
     # -- pub/sub ------------------------------------------------------------------------
@@ -108,17 +114,16 @@ class IpcBus:
         return Subscription(operation)
 
     def publish_local(self, topic: str, message: dict[str, Any]) -> Future[Any]:
-        """Sent without waiting; the future completes when the nucleus has answered."""
-        future = self._client.publish_to_topic_async(topic=topic, publish_message=PublishMessage(json_message=JsonMessage(message=message)))
-        future.add_done_callback(lambda done: _log_failure(done, f"publishing to {topic}"))
-        return future
+        """A JsonMessage, sent once the publish window has room, without waiting for the answer.
+
+        The future completes when the nucleus has answered; a refusal is logged.
+        """
+        return self._publisher.publish(PUBLISH_TO_TOPIC, publish_to_topic_request(topic, message), f"publishing to {topic}")
 
     def publish_iot_core(self, topic: str, message: dict[str, Any]) -> Future[Any]:
-        """QoS 1, sent without waiting; the future completes when the nucleus has taken the message."""
-        payload = json.dumps(message, allow_nan=False).encode()
-        future = self._client.publish_to_iot_core_async(topic_name=topic, qos=QOS.AT_LEAST_ONCE, payload=payload)
-        future.add_done_callback(lambda done: _log_failure(done, f"publishing to IoT Core topic {topic}"))
-        return future
+        """QoS 1, as `publish_local`; the future completes when the nucleus has taken the message."""
+        payload = publish_to_iot_core_request(topic, json.dumps(message, allow_nan=False).encode())
+        return self._publisher.publish(PUBLISH_TO_IOT_CORE, payload, f"publishing to IoT Core topic {topic}")
 
     # -- configuration -------------------------------------------------------------------
 
@@ -176,17 +181,13 @@ class IpcBus:
         self._client.update_state(state=ReportedLifecycleState.ERRORED)
 
     def close(self) -> None:
-        """Close the connection and wait (briefly) until its event-loop thread has finished with Python."""
+        """Close the connections and wait (briefly) until their event-loop threads have finished with Python."""
         self._control.shutdown(wait=True)
         self._client.close()
-        if self._owns_connection and not self.disconnected.wait(CLOSE_SECONDS):
-            log.warning("the IPC connection did not report its end within %s s", CLOSE_SECONDS)
-
-
-def _log_failure(done: Future[Any], what: str) -> None:
-    error = done.exception()
-    if error is not None:
-        log.warning("%s failed: %s", what, getattr(error, "message", None) or error)
+        self._publisher.close()
+        deadline = time.monotonic() + CLOSE_SECONDS
+        if not all(ended.wait(max(0.0, deadline - time.monotonic())) for ended in (self._ended, self._publisher.ended)):
+            log.warning("the IPC connections did not report their end within %s s", CLOSE_SECONDS)
 
 
 def _log_stream_error(error: Exception) -> bool:

@@ -42,7 +42,7 @@ from awscrt.auth import (
 )
 from awscrt.exceptions import AwsCrtError
 from awscrt.http import HttpClientConnection, HttpHeaders, HttpRequest
-from awscrt.io import ClientBootstrap, ClientTlsContext, SocketOptions, TlsContextOptions
+from awscrt.io import ClientBootstrap, ClientTlsContext, DefaultHostResolver, EventLoopGroup, SocketOptions, TlsContextOptions
 
 from . import __version__
 from .uploader import OUTBOX_CONNECT_TIMEOUT, OUTBOX_READ_TIMEOUT, RETRYABLE_CODES, UploadError
@@ -203,7 +203,9 @@ class CrtS3Uploader:
     ) -> None:
         self.endpoint = resolve_endpoint(endpoint_url, environ)
         self.endpoint_url = self.endpoint.url
-        self._bootstrap = ClientBootstrap.get_or_create_static_default()
+        # One event-loop thread of its own: a few uploads at a time need no more, and fewer threads contend for the GIL.
+        self._event_loops = EventLoopGroup(num_threads=1)
+        self._bootstrap = ClientBootstrap(self._event_loops, DefaultHostResolver(self._event_loops))
         self._credentials = AwsCredentialsProvider.new_default_chain(self._bootstrap)
         self._socket_options = SocketOptions()
         self._socket_options.connect_timeout_ms = int(connect_timeout * 1000)

@@ -124,6 +124,27 @@ def test_metrics_for_each_outcome_as_seed_001_lists_them(stack):
     assert wait_metrics(2, start) == [metric("SampleSize", 4, "Bytes"), metric("SampleUploadFailure")]
 
 
+def test_publish_metrics_false_sends_every_status_and_prediction_and_no_metric(stack):
+    from support.feedback import configuration_update
+
+    observer = stack.observer
+    assert stack.nucleus.deploy(configuration=configuration_update({"PublishMetrics": False})).status == "SUCCEEDED"
+    try:
+        before = len(observer.metrics)
+        uploaded = observer.status(observer.send("Everything", b"x" * 100, [1]))
+        dropped = observer.status(observer.send("RandomNone", b"abc", [1]))
+        assert uploaded["response"]["status"] == "success"
+        assert dropped["response"] == {"status": "sample_dropped_by_strategy"}
+        observer.wait(lambda: any(p["source-ref"].endswith(uploaded["response"]["s3_response"]["key"]) for p in observer.predictions))
+    finally:
+        assert stack.nucleus.deploy(configuration=configuration_update({"PublishMetrics": True})).status == "SUCCEEDED"
+    after_on = observer.status(observer.send("RandomNone", b"abc", [1]))
+    assert after_on["response"]["status"] == "sample_dropped_by_strategy"
+    observer.wait(lambda: len(observer.metrics) >= before + 2, what="the metrics of the request after PublishMetrics: true")
+    names = [m["request"]["metricData"]["metricName"] for m in observer.metrics[before:]]
+    assert names == ["SampleSize", "SampleNotUsed"], "only the request sent after the switch back has metrics"
+
+
 def test_a_missing_bucket_fails_with_no_such_bucket(stack):
     request_id = stack.observer.send("NoBucket", b"data", [1])
     response = stack.observer.status(request_id)["response"]

@@ -223,3 +223,13 @@ def test_the_outbox_keys_default_to_the_spec_and_take_the_nucleus_s_doubles():
 )
 def test_a_bad_outbox_value_is_named_with_its_key(key, value, problem):
     assert problems_of({key: value}) == [problem]
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), (False, False), ("false", False), ("True", True)])
+def test_publish_metrics_is_a_switch_on_by_default(value, expected):
+    assert parse_config({}).publish_metrics is True
+    assert parse_config({"PublishMetrics": value}).publish_metrics is expected
+
+
+def test_a_publish_metrics_that_is_not_a_switch_is_named():
+    assert problems_of({"PublishMetrics": "no"}) == ["PublishMetrics: must be true or false, got 'no'"]
