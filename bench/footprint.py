@@ -18,7 +18,8 @@ every other process) and that the hypervisor stole, so a disturbed run shows as 
    publish calls with the same payload to the same topic, when its only subscriber is bench/footprint_sink.py,
    an awsiotsdk component that subscribes and counts, nothing more (meanwhile the component listens on a
    parked topic, switched by configuration deployments; the nucleus's own subscription table is checked
-   before each batch). That batch ends when the last message reaches the subscriber.
+   before each batch). That batch ends when the last message reaches the subscriber. The drop path also runs
+   with `PublishMetrics: false` (no SampleSize or SampleNotUsed metric: two publishes per request, not four).
 2. Upload path: ConfigId `Bench`, no sampling strategy, the default spool: every sample is uploaded, and a
    batch ends when the prediction message of its last request reaches IoT Core. The baselines put objects of
    the same size, content type and metadata, under new keys, to the same server from this process, 4 at a
@@ -357,6 +358,7 @@ class Footprint:
         self.moto_pid = moto_pid
         self.pids: dict[str, int] = {}
         self.parked = False
+        self.metrics_on = True
         self.request_limit = str(SETTINGS["RequestLimit"])
         self.batches = self.sink_batches = 0
 
@@ -442,8 +444,23 @@ class Footprint:
         known = {**self.pids, "S3 server": self.moto_pid}
         return CpuMeter({**{name: known[name] for name in names}, "bench process": os.getpid()})
 
-    async def drop_batch(self, count: int, meter: CpuMeter | None = None) -> float:
+    async def publish_metrics(self, on: bool) -> None:
+        """The component's `PublishMetrics` (true: v1's metric messages, the default)."""
+        if on != self.metrics_on:
+            await self.configure({"PublishMetrics": on})
+            self.metrics_on = on
+
+    async def quiet_drop_batch(self, count: int, meter: CpuMeter | None = None) -> float:
+        """The drop path with `PublishMetrics: false`: two publishes per request (the status) instead of four."""
+        await self.publish_metrics(False)
+        try:
+            return await self.drop_batch(count, meter, metrics=False)
+        finally:
+            await self.publish_metrics(True)
+
+    async def drop_batch(self, count: int, meter: CpuMeter | None = None, *, metrics: bool = True) -> float:
         """Requests/s until the last status of COUNT dropped samples reached IoT Core."""
+        await self.publish_metrics(metrics)
         await self.park(False)
         self.answers.reset()
         if meter:
@@ -567,6 +584,7 @@ async def measure(folder: Path, endpoint: str, moto_pid: int, args: argparse.Nam
             "upload: awscrt.http": (bench.crt_http_batch, bench.meter("S3 server")),
             "upload: awscrt S3Client": (bench.crt_s3_batch, bench.meter("S3 server")),
             "drop: component": (bench.drop_batch, bench.meter("component", "client")),
+            "drop: PublishMetrics false": (bench.quiet_drop_batch, bench.meter("component", "client")),
             "drop: IPC ceiling": (bench.ceiling_batch, bench.meter("subscriber", "client")),
         }
         for run, _meter in paths.values():
@@ -637,6 +655,12 @@ def report(result: dict[str, Any], args: argparse.Namespace, wall: float) -> Non
     print(f"   component CPU ms per request on the drop path: {cpu['drop: component']['component']:.3f}")
     print(cpu_line("drop path", cpu["drop: component"]))
     print(cpu_line("IPC ceiling", cpu["drop: IPC ceiling"]))
+    quiet = rates["drop: PublishMetrics false"]
+    print(
+        f"   with PublishMetrics false (no SampleSize / SampleNotUsed metric: 2 publishes per request instead of 4): "
+        f"median {statistics.median(quiet):.1f} req/s, ratio to the IPC ceiling {median_ratio(quiet, ceiling):.3f}, "
+        f"component CPU {cpu['drop: PublishMetrics false']['component']:.3f} ms per request"
+    )
     print("2. upload path (ConfigId Bench, every sample uploaded; spool on, the default; 4 upload workers)")
     print(f"   component: median {statistics.median(component):.1f} req/s (until the last prediction message reached IoT Core)")
     print(f"   direct boto3 put_object, {WORKERS} threads: median {statistics.median(boto3):.1f} obj/s")

@@ -1,10 +1,12 @@
-"""The feedback service: request -> throttle -> validate -> sample -> upload -> publish.
+"""The feedback service: request -> validate -> sample -> throttle -> upload -> publish.
 
-The v1 connector's semantics and order (SPEC §4.2). `accept()` runs on the IPC
-thread and never blocks: it either takes a request into the bounded worker
-pool or answers `Queue.Full` at once. `process()` is the per-request pipeline;
-S3 and the outgoing messages come in through the `Uploader` and `Publisher` it
-is given, so the whole pipeline runs in unit tests without I/O.
+The v1 connector's semantics and messages (SPEC §4.2). `accept()` runs on the
+IPC thread and waits for nothing but room for its publishes: it parses,
+validates and samples there (microseconds), answers a refused or dropped
+request at once, and hands a selected sample to the bounded worker pool or
+answers `Queue.Full`. `process()` is the same pipeline on one thread; S3 and
+the outgoing messages come in through the `Uploader` and `Publisher` it is
+given, so the whole pipeline runs in unit tests without I/O.
 
 With a spool (SPEC §9), a selected sample goes to the durable `Outbox`
 instead of straight to S3, and its request counts against `RequestLimit`
@@ -143,7 +145,7 @@ class FeedbackService:
     # -- intake (the IPC thread) ------------------------------------------------------------------
 
     def accept(self, raw: Incoming) -> bool:
-        """Parse, validate and sample a request on the caller's thread, which it never blocks.
+        """Parse, validate and sample a request on the caller's thread, which waits for no I/O.
 
         Only a selected sample moves on to an upload worker, and only that
         counts against RequestLimit: with RequestLimit already in process it is
