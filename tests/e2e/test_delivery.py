@@ -449,3 +449,37 @@ def test_spool_max_bytes_0_keeps_v1_behaviour(device_factory):
     assert status["response"]["error"] == "EndpointConnectionError"
     assert status["response"]["error_message"].startswith(f"[RequestId: {request_id}] Failed to upload model input data due to exception.")
     assert list(device.spool.glob("*.seg")) == []
+
+
+def _memory_kib(pid: int) -> dict[str, int]:
+    fields = (line.split(":") for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {name: int(value.split()[0]) for name, value in fields if name in ("VmRSS", "VmHWM")}
+
+
+def test_a_backlog_behind_a_stalled_component_stays_bounded_in_memory_and_loses_nothing(device_factory):
+    """3,000 requests that pile up while the component is stopped: every one answered once, and its peak RSS under 2 x idle.
+
+    Before publishes were bounded, this backlog took the component from 57 to 139 MiB (2.4 x idle).
+    """
+    dropping = {
+        "s3-bucket-name": BUCKET,
+        "content-type": "application/octet-stream",
+        "sampling-strategy": {"strategy-name": "RANDOM_SAMPLING", "rate": 0},
+    }
+    device = device_factory(FeedbackConfigurationMap={"Drop": dropping}).boot()
+    assert device.observer is not None
+    pid = device.pid()
+    idle = _memory_kib(pid)["VmRSS"]
+    warm = [device.observer.send("Drop", SAMPLE, [0.5, 0.5]) for _ in range(50)]
+    device.answered(warm, timeout=30)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        ids = [device.observer.send("Drop", SAMPLE, [0.5, 0.5], request_id=f"backlog-{n}") for n in range(3000)]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    statuses = device.answered(ids, timeout=120)
+    assert collections.Counter(s["response"]["status"] for s in statuses) == {messages.SAMPLE_DROPPED: 3000}
+    assert [request_id for request_id, n in device.statuses(ids).items() if n != 1] == []
+    peak = _memory_kib(pid)["VmHWM"]
+    assert peak <= 2 * idle, f"peak RSS {peak} KiB with the backlog, idle {idle} KiB"
+    assert device.pid() == pid, "the same process served the backlog"
