@@ -124,20 +124,26 @@ class PublishConnection(ClientConnectionHandler):
     # -- publishing ---------------------------------------------------------------------------
 
     def publish(self, operation: str, payload: bytes, what: str) -> Future[None]:
-        """Sent once the window has room; the future completes when the nucleus has answered (PublishError if it refused)."""
+        """Sent once the window has room; the future completes when the nucleus has answered.
+
+        It fails with PublishError when the nucleus refused, or when the connection is gone (the component is
+        then on its way out, and the nucleus restarts it).
+        """
+        answered: Future[None] = Future()
         connection = self._connection
         if connection is None or self.ended.is_set():
-            raise PublishError("ConnectionClosedError", "the IPC connection to the nucleus is closed")
+            answered.set_exception(PublishError("ConnectionClosedError", "the IPC connection to the nucleus is closed"))
+            return answered
         self.window.open()
-        answered: Future[None] = Future()
         try:
             stream = connection.new_stream(_Answer(answered, self.window, what))
             stream.activate(
                 operation=operation, headers=_REQUEST_HEADERS[operation], payload=payload, message_type=MessageType.APPLICATION_MESSAGE
             )
-        except BaseException:
+        except Exception as error:  # the connection closed meanwhile: no stream, no answer to wait for
             self.window.done()
-            raise
+            log.warning("%s failed: %s", what, error)
+            answered.set_exception(PublishError("ConnectionClosedError", str(error)))
         return answered
 
     def close(self) -> None:

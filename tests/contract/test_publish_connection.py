@@ -85,3 +85,11 @@ def test_a_refused_publish_fails_its_future_with_the_nucleus_error_and_a_log_lin
     assert error.kind == "UnauthorizedError"
     assert f"publishing to not/allowed failed: {error.message}" in caplog.messages
     assert bus.publish_local("allowed/topic", {"n": 2}).result(10) is None, "the connection keeps serving"
+
+
+def test_a_publish_after_the_connection_ended_fails_its_future_and_raises_nothing(bus):
+    bus.close()
+    assert bus.disconnected.is_set()
+    error = bus.publish_local("allowed/topic", {"n": 3}).exception(5)
+    assert isinstance(error, PublishError)
+    assert (error.kind, error.message) == ("ConnectionClosedError", "the IPC connection to the nucleus is closed")

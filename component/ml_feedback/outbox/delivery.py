@@ -89,7 +89,11 @@ class Outbox:
         self._reserved = 0  # disk promised to samples being written and flushed
         self._unflushed: list[Spooled] = []  # written by intake, not yet on stable storage
         self._flusher = threading.Thread(target=self._flush_samples, name="outbox-flush", daemon=True)
-        self._changed = threading.Condition()
+        # One lock, two conditions: the upload workers wait on `_changed`, the flusher on `_to_flush`. A sample
+        # written wakes only the flusher; a flushed group wakes as many workers as it has samples.
+        lock = threading.RLock()
+        self._changed = threading.Condition(lock)
+        self._to_flush = threading.Condition(lock)
         self._stopping = False
         self._workers: list[threading.Thread] = []
         self._uploader: tuple[Any, PartUploader] | None = None
@@ -136,6 +140,7 @@ class Outbox:
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
+            self._to_flush.notify()
         deadline = self._clock() + timeout
         threads = [thread for thread in [self._flusher, *self._workers] if thread.ident is not None]
         for thread in threads:
@@ -194,7 +199,7 @@ class Outbox:
             raise
         with self._changed:
             self._unflushed.append(spooled)
-            self._changed.notify_all()
+            self._to_flush.notify()
 
     def _not_written(self, record: SampleRecord, reserved: int, error: OSError) -> Sequence[Future[Any]]:
         with self._changed:
@@ -207,7 +212,7 @@ class Outbox:
         while True:
             with self._changed:
                 while not self._unflushed and not self._stopping:
-                    self._changed.wait()
+                    self._to_flush.wait()
                 batch, self._unflushed = self._unflushed, []
                 if not batch and self._stopping:
                     return
@@ -227,7 +232,7 @@ class Outbox:
                     if self._backlog.unreachable:
                         entry.queued = True
                         queued.append(record)
-                self._changed.notify_all()
+                self._changed.notify(len(batch))
             for record in queued:
                 self._answers.queued(record)
 
@@ -399,7 +404,8 @@ class Outbox:
             if self._interrupted_locked(spooled):
                 return
             still_waiting, progress = self._end_locked(record)
-            self._changed.notify_all()
+            if still_waiting is not None:  # the outage is over: every waiting sample is due now
+                self._changed.notify_all()
         if still_waiting is not None:
             since = self._clock() - self._unreachable_since
             log.info("S3 reachable again after %.0f s: uploading %d waiting samples", since, still_waiting)
