@@ -7,7 +7,9 @@ can be moved without a restart; a path that resolves outside them, through
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -30,13 +32,24 @@ def open_input(field: str, path: str, directories: Sequence[str]) -> tuple[Binar
     if not inside:
         raise InputRefused(f"{named} is not under ModelInputDirectories ({', '.join(directories) or 'none configured'})")
     try:
-        handle = open(real, "rb")  # noqa: SIM115 - the caller closes it
+        # Without waiting: a request's file is opened on the thread that reads requests, and opening a FIFO would
+        # block it until some writer came along.
+        descriptor = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise InputRefused(f"{named} cannot be read: {exc.strerror}") from None
     try:
-        return handle, os.fstat(handle.fileno()).st_size
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputRefused(f"{named} cannot be read: {os.strerror(errno.EISDIR)}")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputRefused(f"{named} cannot be read: not a regular file (a FIFO, socket or device)")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb"), info.st_size
+    except InputRefused:
+        os.close(descriptor)
+        raise
     except OSError as exc:
-        handle.close()
+        os.close(descriptor)
         raise InputRefused(f"{named} cannot be read: {exc.strerror}") from None
 
 

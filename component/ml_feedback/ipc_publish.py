@@ -73,6 +73,11 @@ class PublishError(Exception):
         super().__init__(f"{kind}: {message}" if kind else message)
         self.kind, self.message = kind, message
 
+    @property
+    def lost(self) -> bool:
+        """The connection ended first: the nucleus may never have had the message (the outbox then answers again later)."""
+        return self.kind in ("ConnectionClosedError", "StreamClosedError")
+
 
 class PublishWindow:
     """At most `size` publishes in flight: `open()` waits for room, `done()` gives it back."""

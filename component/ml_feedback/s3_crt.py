@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -98,8 +98,6 @@ COMPLETE_MULTIPART_BODY = (
     "ChecksumXXHASH128",
     "ChecksumType",
 )
-# botocore's standard retry mode: the statuses it deems transient.
-_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 # Environment settings boto3 honours that this module does not: with any of them set, the component keeps boto3.
 _BOTO3_ONLY_SETTINGS = (
     "HTTPS_PROXY",
@@ -110,6 +108,8 @@ _BOTO3_ONLY_SETTINGS = (
     "AWS_USE_DUALSTACK_ENDPOINT",
     "AWS_S3_USE_ACCELERATE_ENDPOINT",
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT",
+    "AWS_DEFAULT_PROFILE",  # botocore reads it; awscrt's credentials read only AWS_PROFILE
 )
 _VIRTUAL_HOSTABLE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
@@ -121,6 +121,9 @@ def unsupported_reason(environ: Mapping[str, str] = os.environ) -> str | None:
             return f"{name} is set"
     if environ.get("MLFEEDBACK_S3_CLIENT", "").lower() == "boto3":
         return "MLFEEDBACK_S3_CLIENT is boto3"
+    region = resolve_region(environ)
+    if "-iso" in region:
+        return f"the region {region} is in an isolated partition"
     return None
 
 
@@ -141,6 +144,18 @@ class S3Endpoint:
         authority = _bracketed(self.host) + ("" if self.port == default else f":{self.port}")
         return f"{self.scheme}://{authority}{self.base_path}"
 
+    def in_region(self, region: str) -> S3Endpoint:
+        """The same endpoint for a bucket in `region`: AWS's regional host, or a custom endpoint signed for that region."""
+        if self.custom:
+            return replace(self, region=region)
+        return replace(self, host=_aws_host(region), region=region)
+
+    def server_name(self, bucket: str) -> str | None:
+        """The TLS server name of a bucket's requests (none for an IP address)."""
+        if not self.custom and _VIRTUAL_HOSTABLE.match(bucket) and not _is_ip(bucket):
+            return f"{bucket}.{self.host}"
+        return None if _is_ip(self.host) else self.host
+
     def locate(self, bucket: str, key: str | None = None) -> tuple[str, str]:
         """(Host header, path) of a bucket or an object; the key percent-encoded as botocore does."""
         encoded = "" if key is None else "/" + quote(key, safe="/~")
@@ -156,9 +171,7 @@ def resolve_endpoint(configured: str | None, environ: Mapping[str, str] = os.env
     region = resolve_region(environ)
     url = configured or environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
     if not url:
-        domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-        host = f"s3.{domain}" if region == "us-east-1" else f"s3.{region}.{domain}"
-        return S3Endpoint("https", host, 443, "", region, custom=False)
+        return S3Endpoint("https", _aws_host(region), 443, "", region, custom=False)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) endpoint URL: {url}")
@@ -166,13 +179,18 @@ def resolve_endpoint(configured: str | None, environ: Mapping[str, str] = os.env
     return S3Endpoint(parts.scheme, parts.hostname, port, parts.path.rstrip("/"), region, custom=True)
 
 
-def resolve_region(environ: Mapping[str, str] = os.environ) -> str:
-    """botocore's order: AWS_DEFAULT_REGION, then the profile's `region`; S3 signs for us-east-1 without one.
+def _aws_host(region: str) -> str:
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"s3.{domain}" if region == "us-east-1" else f"s3.{region}.{domain}"
 
-    AWS_REGION, which the nucleus sets next to AWS_DEFAULT_REGION, is the last resort here.
+
+def resolve_region(environ: Mapping[str, str] = os.environ) -> str:
+    """botocore's order: AWS_DEFAULT_REGION (the nucleus sets it), then the profile's `region`; us-east-1 without one.
+
+    Like botocore, AWS_REGION is not read; a bucket in another region answers with its region, and the request
+    is sent again there (`CrtS3Uploader`).
     """
-    region = environ.get("AWS_DEFAULT_REGION") or _profile_region(environ) or environ.get("AWS_REGION")
-    return region or "us-east-1"
+    return environ.get("AWS_DEFAULT_REGION") or _profile_region(environ) or "us-east-1"
 
 
 def _profile_region(environ: Mapping[str, str]) -> str | None:
@@ -220,6 +238,7 @@ class CrtS3Uploader:
         self._user_agent = f"greengrass-ml-feedback/{__version__} awscrt/{awscrt.__version__} Python/{platform.python_version()}"
         self._max_idle = max_connections
         self._idle: dict[str, list[Any]] = {}
+        self._bucket_regions: dict[str, str] = {}  # buckets S3 said are in another region
         self._lock = threading.Lock()
 
     # -- the PartUploader operations --------------------------------------------------------------
@@ -266,23 +285,53 @@ class CrtS3Uploader:
         headers: list[tuple[str, str]],
         body: bytes | BinaryIO | None,
     ) -> _Answer:
-        host, path = self.endpoint.locate(bucket, key)
-        url = f"{self.endpoint.scheme}://{host}{path}" + (f"?{query}" if query else "")
+        """One operation; a bucket in another region is asked once more, there, as botocore's redirector does."""
         stream = _TrackedBody(io.BytesIO(body) if isinstance(body, bytes | bytearray) or body is None else body)
-        request = self._signed(method, host, path + (f"?{query}" if query else ""), headers, stream)
-        connection, reused = self._connection(host, url)
+        endpoint = self._endpoint_for(bucket)
+        answer = self._send(endpoint, method, bucket, key, query, headers, stream)
+        region = answer.redirect_region()
+        if region and region != endpoint.region:
+            with self._lock:
+                self._bucket_regions[bucket] = region
+            answer = self._send(endpoint.in_region(region), method, bucket, key, query, headers, stream)
+        if answer.status >= 300 or (operation == "CompleteMultipartUpload" and answer.error_in_body()):
+            raise answer.error(operation)
+        return answer
+
+    def _endpoint_for(self, bucket: str) -> S3Endpoint:
+        region = self._bucket_regions.get(bucket)
+        return self.endpoint if region is None else self.endpoint.in_region(region)
+
+    def _send(
+        self,
+        endpoint: S3Endpoint,
+        method: str,
+        bucket: str,
+        key: str,
+        query: str,
+        headers: list[tuple[str, str]],
+        body: _TrackedBody,
+    ) -> _Answer:
+        """One HTTP exchange (twice when a kept-alive connection turns out closed)."""
+        host, path = endpoint.locate(bucket, key)
+        target = path + (f"?{query}" if query else "")
+        url = f"{endpoint.scheme}://{host}{target}"
+        server = endpoint.server_name(bucket)
+        body.rewind()
+        request = self._signed(endpoint, method, host, target, headers, body)
+        connection, reused = self._connection(endpoint, host, server, url)
         try:
-            answer = self._exchange(connection, request, stream, url)
+            answer = self._exchange(connection, request, body, url)
         except _Unanswered:
             connection.close()
             if not reused:
                 raise _closed(url) from None
             # A kept-alive connection the server had just closed: the same request once more, on a new one.
-            stream.rewind()
-            request = self._signed(method, host, path + (f"?{query}" if query else ""), headers, stream)
-            connection, _ = self._connection(host, url, fresh=True)
+            body.rewind()
+            request = self._signed(endpoint, method, host, target, headers, body)
+            connection, _ = self._connection(endpoint, host, server, url, fresh=True)
             try:
-                answer = self._exchange(connection, request, stream, url)
+                answer = self._exchange(connection, request, body, url)
             except _Unanswered:
                 connection.close()
                 raise _closed(url) from None
@@ -290,23 +339,21 @@ class CrtS3Uploader:
             self._release(host, connection)
         else:
             connection.close()
-        if answer.status >= 300 or (operation == "CompleteMultipartUpload" and answer.error_in_body()):
-            raise answer.error(operation)
         return answer
 
-    def _signed(self, method: str, host: str, target: str, headers: list[tuple[str, str]], body: _TrackedBody) -> Any:
+    def _signed(self, endpoint: S3Endpoint, method: str, host: str, target: str, headers: list[tuple[str, str]], body: _TrackedBody) -> Any:
         all_headers = HttpHeaders([("Host", host), ("User-Agent", self._user_agent), *headers, ("Content-Length", str(body.size))])
         request = HttpRequest(method, target, all_headers, body)
         signing = AwsSigningConfig(
             algorithm=AwsSigningAlgorithm.V4,
             signature_type=AwsSignatureType.HTTP_REQUEST_HEADERS,
             credentials_provider=self._credentials,
-            region=self.endpoint.region,
+            region=endpoint.region,
             service="s3",
             use_double_uri_encode=False,
             should_normalize_uri_path=False,
             # As botocore: over TLS the body is not hashed, over plain HTTP it is.
-            signed_body_value=AwsSignedBodyValue.UNSIGNED_PAYLOAD if self.endpoint.scheme == "https" else None,
+            signed_body_value=AwsSignedBodyValue.UNSIGNED_PAYLOAD if endpoint.scheme == "https" else None,
             signed_body_header_type=AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
         )
         try:
@@ -316,7 +363,7 @@ class CrtS3Uploader:
         body.rewind()
         return request
 
-    def _connection(self, host: str, url: str, *, fresh: bool = False) -> tuple[Any, bool]:
+    def _connection(self, endpoint: S3Endpoint, host: str, server: str | None, url: str, *, fresh: bool = False) -> tuple[Any, bool]:
         """A kept-alive connection to `host` (True) or a new one (False)."""
         if not fresh:
             with self._lock:
@@ -325,12 +372,17 @@ class CrtS3Uploader:
                     connection = idle.pop()
                     if connection.is_open():
                         return connection, True
+        tls = None
+        if self._tls is not None:
+            tls = self._tls.new_connection_options()
+            if server is not None:
+                tls.set_server_name(server)
         pending = HttpClientConnection.new(
-            host_name=self.endpoint.host,
-            port=self.endpoint.port,
+            host_name=server or endpoint.host,
+            port=endpoint.port,
             bootstrap=self._bootstrap,
             socket_options=self._socket_options,
-            tls_connection_options=self._tls_options(host),
+            tls_connection_options=tls,
         )
         try:
             return pending.result(self._connect_timeout + 5), False
@@ -338,13 +390,6 @@ class CrtS3Uploader:
             raise _unreached(error, url) from None
         except FutureTimeout:
             raise UploadError("ConnectTimeoutError", f'Connect timeout on endpoint URL: "{url}"', retryable=True) from None
-
-    def _tls_options(self, host: str) -> Any:
-        if self._tls is None:
-            return None
-        options = self._tls.new_connection_options()
-        options.set_server_name(host.rsplit(":", 1)[0] if not host.startswith("[") else host)
-        return options
 
     def _release(self, host: str, connection: Any) -> None:
         with self._lock:
@@ -473,34 +518,55 @@ class _Answer:
             parsed[name] = value.lower() == "true" if kind == "boolean" else int(value) if kind == "long" else value
         return parsed
 
-    def body_fields(self) -> dict[str, str]:
-        """The child elements of an XML answer's root, by name (namespaces dropped)."""
+    def _xml(self) -> tuple[str, dict[str, str]] | None:
+        """The root's name and its children's texts, by name (namespaces dropped); None for no body or no XML."""
         import xml.etree.ElementTree as ElementTree  # only for errors and multipart answers
 
-        body = self.body.strip()
+        body = self.body.strip()  # S3 may send spaces to keep a slow CompleteMultipartUpload alive
         if not body:
-            return {}
+            return None
         try:
             root = ElementTree.fromstring(body)
         except ElementTree.ParseError:
-            return {}
-        return {_local_name(child.tag): child.text or "" for child in root}
+            return None
+        return _local_name(root.tag), {_local_name(child.tag): child.text or "" for child in root}
+
+    def body_fields(self) -> dict[str, str]:
+        parsed = self._xml()
+        return {} if parsed is None else parsed[1]
 
     def error_in_body(self) -> bool:
         """S3 can answer 200 and still fail a CompleteMultipartUpload: the body is then an <Error>."""
-        body = self.body.lstrip()
-        return body.startswith(b"<") and b"<Error>" in body[:200]
+        parsed = self._xml()
+        return parsed is not None and parsed[0] == "Error"
+
+    def redirect_region(self) -> str | None:
+        """The bucket's region when S3 says the request went to the wrong one (botocore's S3RegionRedirector)."""
+        if self.status not in (301, 302, 307, 400):
+            return None
+        fields = self.body_fields()
+        code = fields.get("Code", "")
+        if self.status == 400 and code not in ("AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "PermanentRedirect"):
+            return None
+        return self.header("x-amz-bucket-region") or fields.get("Region") or None
 
     def error(self, operation: str) -> UploadError:
-        """botocore's ClientError text: `An error occurred (Code) when calling the Operation operation: Message`."""
-        fields = self.body_fields() if self.body.strip() else {}
-        if fields:
-            code, message = fields.get("Code", "Unknown"), fields.get("Message", "Unknown")
+        """botocore's ClientError: its code, and `An error occurred (Code) when calling the Operation operation: Message`."""
+        status = 500 if self.status < 300 else self.status  # a 200 with an <Error> body is a server error, as botocore has it
+        stripped = self.body.strip()
+        generic = status >= 500 and (not stripped or stripped.startswith(b"<html>"))
+        parsed = None if generic else self._xml()
+        if parsed is None:
+            error = {"Code": str(status), "Message": _reason_phrase(status)}
+        elif parsed[0] == "Error":
+            error = {name: text for name, text in parsed[1].items() if name not in ("RequestId", "HostId")}
         else:
-            code, message = str(self.status), _reason_phrase(self.status)
-        text = f"An error occurred ({code}) when calling the {operation} operation: {message}"
-        status = 500 if self.status < 300 else self.status
-        retryable = status >= 500 or status == 429 or code in RETRYABLE_CODES or status in _TRANSIENT_STATUSES
+            error = {"Code": "", "Message": ""}
+        text = (
+            f"An error occurred ({error.get('Code', 'Unknown')}) when calling the {operation} operation: {error.get('Message', 'Unknown')}"
+        )
+        code = error.get("Code") or "ClientError"
+        retryable = status >= 500 or status == 429 or code in RETRYABLE_CODES
         return UploadError(code, text, retryable)
 
 

@@ -169,49 +169,134 @@ def test_a_listener_that_never_answers_is_a_read_timeout_after_the_read_timeout(
     assert 1.0 <= waited < 10.0
 
 
-class _KeepAliveThenHangUp(BaseHTTPRequestHandler):
-    """Answers each PUT with keep-alive, then closes the connection while the client believes it open."""
+class _ScriptedS3(BaseHTTPRequestHandler):
+    """An S3 stand-in whose answers a test scripts: `answer(handler, requests_on_this_connection)` returns
+    (status, headers, body), or None to close the connection without a word."""
 
     protocol_version = "HTTP/1.1"
-    puts: list[str] = []
+    answer: Any = None
+    seen: list[tuple[str, str, dict[str, str]]] = []
 
-    def do_PUT(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.puts.append(self.path)
-        if self.path.endswith("/hang-up"):
+    def setup(self) -> None:
+        super().setup()
+        self.served = 0
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.seen.append((self.command, self.path, dict(self.headers)))
+        self.served += 1
+        scripted = type(self).answer(self, self.served)
+        if scripted is None:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self.send_response(200)
-        self.send_header("ETag", '"kept"')
-        self.send_header("Content-Length", "0")
+        status, headers, body = scripted
+        self.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **headers}.items():
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.flush()
-        self.close_connection = True  # the server drops it anyway: the client's idle connection is stale
+        self.wfile.write(body)
+
+    do_PUT = do_POST = do_DELETE = _handle
 
     def log_message(self, *args: object) -> None:
         pass
 
 
 @pytest.fixture
-def stale_connections() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveThenHangUp)
+def scripted() -> Iterator[tuple[type[_ScriptedS3], str]]:
+    handler = type("Scripted", (_ScriptedS3,), {"seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    _KeepAliveThenHangUp.puts = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
+    yield handler, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
 
 
-def test_a_stale_kept_alive_connection_is_replaced_and_a_hang_up_is_connection_closed(stale_connections):
-    uploader = CrtS3Uploader(f"http://127.0.0.1:{stale_connections.server_port}")
+def _stored(handler: Any, _served: int) -> tuple[int, dict[str, str], bytes]:
+    return 200, {"ETag": '"kept"'}, b""
+
+
+def test_a_kept_alive_connection_the_server_drops_is_replaced_and_the_request_sent_once_more(scripted):
+    handler, endpoint = scripted
+    # The second request on any connection meets a server that hangs up (as one closing an idle connection just then).
+    handler.answer = staticmethod(lambda h, served: _stored(h, served) if served == 1 else None)
+    uploader = CrtS3Uploader(endpoint)
     for number in range(3):
         assert uploader.put(BUCKET, f"k{number}", b"x", "image/png", {})["ETag"] == '"kept"'
-    assert _KeepAliveThenHangUp.puts == [f"/{BUCKET}/k0", f"/{BUCKET}/k1", f"/{BUCKET}/k2"]
-    url = f"http://127.0.0.1:{stale_connections.server_port}/{BUCKET}/hang-up"
-    message = f'Connection was closed before we received a valid response from endpoint URL: "{url}".'
-    assert _failure(uploader, "put", BUCKET, "hang-up", b"x", "image/png", {}) == ("ConnectionClosedError", message, True)
+    paths = [path for _, path, _ in handler.seen]
+    assert paths == [f"/{BUCKET}/k0", f"/{BUCKET}/k1", f"/{BUCKET}/k1", f"/{BUCKET}/k2", f"/{BUCKET}/k2"]
+
+
+def test_a_new_connection_that_is_hung_up_on_is_connection_closed(scripted):
+    handler, endpoint = scripted
+    handler.answer = staticmethod(lambda h, served: None)
+    message = f'Connection was closed before we received a valid response from endpoint URL: "{endpoint}/{BUCKET}/k".'
+    assert _failure(CrtS3Uploader(endpoint), "put", BUCKET, "k", b"x", "image/png", {}) == ("ConnectionClosedError", message, True)
+
+
+def _signing_region(headers: dict[str, str]) -> str:
+    return headers["Authorization"].split("Credential=", 1)[1].split("/")[2]
+
+
+@pytest.mark.parametrize("how", ["400 AuthorizationHeaderMalformed", "301 with x-amz-bucket-region"])
+def test_a_bucket_in_another_region_is_asked_again_there_and_remembered(scripted, how):
+    handler, endpoint = scripted
+
+    def answer(h: Any, _served: int) -> tuple[int, dict[str, str], bytes]:
+        if _signing_region(dict(h.headers)) == "eu-west-1":
+            return _stored(h, _served)
+        if how.startswith("400"):
+            body = b"<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region us-east-1 is wrong</Message><Region>eu-west-1</Region></Error>"
+            return 400, {}, body
+        return 301, {"x-amz-bucket-region": "eu-west-1"}, b"<Error><Code>PermanentRedirect</Code><Message>moved</Message></Error>"
+
+    handler.answer = staticmethod(answer)
+    for uploader in both(endpoint):
+        handler.seen.clear()
+        for number in range(2):
+            assert uploader.put(BUCKET, f"k{number}", b"x", "image/png", {})["ETag"] == '"kept"'
+        regions = [_signing_region(headers) for _, _, headers in handler.seen]
+        assert regions == ["us-east-1", "eu-west-1", "eu-west-1"], type(uploader).__name__
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (503, b"<html><body>Service Unavailable</body></html>", ("503", "Service Unavailable", True)),
+        (502, b"", ("502", "Bad Gateway", True)),
+        (403, b"<?xml version='1.0'?><Other><Code>X</Code></Other>", ("ClientError", "", False)),
+        (403, b"not xml at all", ("403", "Forbidden", False)),
+        (403, b"<Error><Code>AccessDenied</Code></Error>", ("AccessDenied", "Unknown", False)),
+    ],
+    ids=["html page", "no body", "other XML", "not XML", "no Message"],
+)
+def test_unusual_error_bodies_read_as_botocore_reads_them(scripted, status, body, expected):
+    handler, endpoint = scripted
+    handler.answer = staticmethod(lambda h, served: (status, {}, body))
+    code, message, retryable = expected
+    shown = "" if code == "ClientError" else code
+    text = f"An error occurred ({shown}) when calling the PutObject operation: {message}"
+    boto3_code, boto3_text, boto3_retryable = _failure(S3Uploader(endpoint, outbox=True), "put", BUCKET, "k", b"x", "image/png", {})
+    assert (boto3_code, boto3_text.replace(" (reached max retries: 1)", ""), boto3_retryable) == (code, text, retryable)
+    assert _failure(CrtS3Uploader(endpoint), "put", BUCKET, "k", b"x", "image/png", {}) == (code, text, retryable)
+
+
+def test_a_completed_upload_answered_200_with_a_late_error_is_a_failure(scripted):
+    """S3 keeps a slow CompleteMultipartUpload alive with spaces, and may end it with an <Error> after a 200."""
+    handler, endpoint = scripted
+    late = (
+        b"<?xml version='1.0' encoding='UTF-8'?>"
+        + b" " * 500
+        + b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
+    )
+    handler.answer = staticmethod(lambda h, served: (200, {}, late))
+    text = "An error occurred (InternalError) when calling the CompleteMultipartUpload operation: We encountered an internal error."
+    assert _failure(CrtS3Uploader(endpoint), "complete_multipart", BUCKET, "k", "upload-1", ['"a"']) == ("InternalError", text, True)
+    boto3 = _failure(S3Uploader(endpoint, outbox=True), "complete_multipart", BUCKET, "k", "upload-1", ['"a"'])
+    assert (boto3[0], boto3[1].replace(" (reached max retries: 1)", ""), boto3[2]) == ("InternalError", text, True)
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -248,6 +333,7 @@ def test_credentials_come_from_the_token_exchange_service_as_on_a_device(monkeyp
             monkeypatch.delenv(name)
         monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
         monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # the nucleus sets both
         monkeypatch.setenv("AWS_REGION", "eu-west-1")
         monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"http://localhost:{server.server_port}/2016-11-01/credentialprovider/")
         monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "svcuid")
@@ -321,3 +407,6 @@ def test_settings_only_boto3_honours_keep_boto3():
     assert unsupported_reason({"HTTPS_PROXY": "http://proxy:3128"}) == "HTTPS_PROXY is set"
     assert unsupported_reason({"AWS_USE_FIPS_ENDPOINT": "true"}) == "AWS_USE_FIPS_ENDPOINT is set"
     assert unsupported_reason({"MLFEEDBACK_S3_CLIENT": "boto3"}) == "MLFEEDBACK_S3_CLIENT is boto3"
+    assert unsupported_reason({"AWS_DEFAULT_PROFILE": "edge"}) == "AWS_DEFAULT_PROFILE is set"
+    assert unsupported_reason({"AWS_S3_US_EAST_1_REGIONAL_ENDPOINT": "regional"}) == "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT is set"
+    assert unsupported_reason({"AWS_DEFAULT_REGION": "us-iso-east-1"}) == "the region us-iso-east-1 is in an isolated partition"

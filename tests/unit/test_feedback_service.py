@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
+import os
 import threading
 from typing import Any
 
@@ -349,6 +350,24 @@ def test_model_input_path_must_be_inside_an_allowed_directory(tmp_path):
     status = [m for kind, m in outbox.sent if kind == "status"][-1]
     assert status["response"]["error"] == "InvalidModelInput"
     assert "is not under ModelInputDirectories" in status["response"]["error_message"]
+
+
+def test_a_model_input_path_that_is_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    """Requests are read and decided on the IPC thread: opening a FIFO must not hold it until a writer comes."""
+    allowed = tmp_path / "inputs"
+    allowed.mkdir()
+    os.mkfifo(allowed / "pipe")
+    svc, uploader, outbox = service({**CONFIG, "ModelInputDirectories": [str(allowed)]})
+    document = {"ConfigId": "All", "ModelInputPath": str(allowed / "pipe"), "ModelPrediction": [1], "RequestId": "fifo-1"}
+    taking = threading.Thread(target=svc.accept, args=(document,), daemon=True)
+    taking.start()
+    taking.join(10)
+    assert not taking.is_alive(), "accept() is still waiting on the FIFO"
+    [status] = [m for kind, m in outbox.sent if kind == "status"]
+    assert status["response"]["error"] == "InvalidModelInput"
+    assert status["response"]["error_message"].endswith("cannot be read: not a regular file (a FIFO, socket or device)")
+    assert uploader.puts == []
+    svc.close()
 
 
 def test_metadata_is_made_header_safe_for_s3():

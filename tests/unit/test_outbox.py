@@ -306,6 +306,24 @@ def test_a_sample_leaves_the_spool_only_once_the_nucleus_has_its_answer(tmp_path
     assert box.stop(2)
 
 
+class _Refused(Exception):
+    def __init__(self, lost: bool) -> None:
+        super().__init__("lost" if lost else "refused")
+        self.lost = lost
+
+
+@pytest.mark.parametrize(("lost", "left"), [(True, ["req-1"]), (False, [])], ids=["connection gone", "refused by the nucleus"])
+def test_an_answer_whose_publish_never_reached_the_nucleus_keeps_its_sample_for_the_next_start(tmp_path, lost, left):
+    held: list[Future[Any]] = []
+    s3, answers = ScriptedS3(), RecordedAnswers(hold=held)
+    box = outbox(tmp_path, s3, answers)
+    box.accept(record(1), b"x" * 1000)
+    answers.wait("uploaded", 1)
+    held[0].set_exception(_Refused(lost))
+    assert [r.request_id for r in peek(tmp_path)] == left
+    assert box.stop(2)
+
+
 def test_once_every_waiting_sample_expired_the_gauges_say_0_once_though_s3_is_still_down(tmp_path):
     _s3, answers, box = one_sample_waiting(tmp_path, SampleTimeToLiveSeconds=1)
     answers.wait("given_up", 1, timeout=5)

@@ -43,6 +43,8 @@ class Answers(Protocol):
     """Where the outbox's outcomes become v1 messages (the feedback service).
 
     A final answer returns the futures of its publishes: the sample leaves the spool once the nucleus has them all.
+    A future that fails with an exception whose `lost` is true never reached the nucleus (the connection ended):
+    the sample then stays in the spool and is answered again after the next start.
     """
 
     def uploaded(self, record: SampleRecord, response: dict[str, Any]) -> Sequence[Future[Any]]: ...
@@ -478,7 +480,7 @@ class Outbox:
         """
         pending = [future for future in published if not future.done()]
         if not pending:
-            self.spool.done(spooled)
+            self._handed_over(spooled, published)
             return
         remaining = [len(pending)]
         lock = threading.Lock()
@@ -488,10 +490,18 @@ class Outbox:
                 remaining[0] -= 1
                 last = remaining[0] == 0
             if last:
-                self.spool.done(spooled)
+                self._handed_over(spooled, published)
 
         for future in pending:
             future.add_done_callback(one_more)
+
+    def _handed_over(self, spooled: Spooled, published: Sequence[Future[Any]]) -> None:
+        if any(getattr(future.exception(), "lost", False) for future in published):
+            log.warning(
+                "[RequestId: %s] its answer did not reach the nucleus; it is given again after the next start", spooled.record.request_id
+            )
+            return
+        self.spool.done(spooled)
 
     def _abort(self, record: SampleRecord, progress: Progress | None) -> None:
         """A multipart upload of a sample that was given up is aborted, best effort (an S3 lifecycle rule catches the rest)."""
