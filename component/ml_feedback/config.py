@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -41,6 +41,25 @@ TOPIC_DEFAULTS = {
     "MetricsTopic": messages.METRICS_TOPIC,
 }
 PUBLISHED_TOPICS = ("StatusTopic", "PredictionTopic", "MetricsTopic")
+# Every top-level key the component reads, and the nucleus's own `accessControl`: anything else is a mistake.
+TOP_LEVEL_KEYS = (
+    "FeedbackConfigurationMap",
+    "RequestLimit",
+    "S3EndpointUrl",
+    "MetricsNamespace",
+    "PublishMetrics",
+    "ModelInputDirectories",
+    "UploadWorkers",
+    "InferenceServices",
+    "SpoolDirectory",
+    "SpoolMaxBytes",
+    "SpoolFullPolicy",
+    "MaxRetryIntervalSeconds",
+    "SampleTimeToLiveSeconds",
+    "MultipartThresholdBytes",
+    *TOPIC_DEFAULTS,
+    "accessControl",
+)
 
 
 class ConfigError(ValueError):
@@ -312,9 +331,24 @@ def parse_delivery(raw: Mapping[str, Any], problems: list[str]) -> DeliveryConfi
     )
 
 
+def unknown_key_problems(raw: Mapping[str, Any], known: Sequence[str] = TOP_LEVEL_KEYS) -> list[str]:
+    """A key nobody reads, with the known key it most likely meant: a typo must not deploy as if it were applied."""
+    import difflib
+
+    by_lower = {key.lower(): key for key in known}
+    problems = []
+    for key in raw:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key).lower(), list(by_lower), n=1, cutoff=0.6)
+        hint = f"did you mean {by_lower[close[0]]}?" if close else f"the known keys are {', '.join(known)}"
+        problems.append(f"{key}: unknown key; {hint}")
+    return problems
+
+
 def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
     """Parse the whole component configuration; raises ConfigError listing every problem."""
-    problems: list[str] = []
+    problems: list[str] = unknown_key_problems(raw)
     feedback = parse_feedback_map(raw.get("FeedbackConfigurationMap"), problems)
     request_limit = parse_request_limit(raw.get("RequestLimit"), problems)
     topics = _topics(raw, problems)

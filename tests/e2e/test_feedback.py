@@ -281,6 +281,24 @@ def test_local_deploy_adds_a_configuration_without_restart_and_rejects_an_invali
     )
 
 
+def test_a_misspelt_key_is_rejected_at_deployment_with_the_key_it_most_likely_meant(stack):
+    """Before, `RequestLimt` deployed as SUCCEEDED and the user believed the limit was 5."""
+    from support.cli import run_cli
+    from support.feedback import COMPONENT
+
+    typo = {"RequestLimt": "5", "UploadWorker": 8}
+    result = run_cli("local", "deploy", "--root", str(stack.root), "--update-config", json.dumps({COMPONENT: {"MERGE": typo}}))
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "mlfeedback: deployment failed: Components reported that their to-be-deployed configuration is invalid "
+        "{ name = community.greengrass.MLFeedback, message = Invalid configuration for community.greengrass.MLFeedback: "
+        "RequestLimt: unknown key; did you mean RequestLimit?; UploadWorker: unknown key; did you mean UploadWorkers? }"
+    )
+    configuration = stack.nucleus.run(lambda: stack.nucleus.nucleus.config.get(COMPONENT))
+    assert "RequestLimt" not in configuration and "UploadWorker" not in configuration
+    assert outcome(stack, "Everything", [1], b"still served") == "success"
+
+
 def test_a_topic_change_the_policy_does_not_allow_keeps_the_old_topic_until_the_policy_follows(stack):
     from e2e.conftest import MOVED_FEEDBACK_TOPIC
     from support.cli import run_cli

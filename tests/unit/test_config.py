@@ -233,3 +233,27 @@ def test_publish_metrics_is_a_switch_on_by_default(value, expected):
 
 def test_a_publish_metrics_that_is_not_a_switch_is_named():
     assert problems_of({"PublishMetrics": "no"}) == ["PublishMetrics: must be true or false, got 'no'"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"RequestLimt": "5"}, "RequestLimt: unknown key; did you mean RequestLimit?"),
+        ({"UploadWorker": 8}, "UploadWorker: unknown key; did you mean UploadWorkers?"),
+        ({"spoolmaxbytes": 0}, "spoolmaxbytes: unknown key; did you mean SpoolMaxBytes?"),
+    ],
+)
+def test_an_unknown_top_level_key_is_a_problem_naming_the_key_it_most_likely_meant(raw, problem):
+    assert problems_of(raw) == [problem]
+
+
+def test_an_unknown_key_like_no_known_one_lists_the_known_keys():
+    [problem] = problems_of({"Colour": "blue"})
+    assert problem.startswith("Colour: unknown key; the known keys are FeedbackConfigurationMap, RequestLimit, ")
+    assert problem.endswith(", MetricsTopic, accessControl")
+
+
+def test_the_recipe_defaults_use_only_known_keys():
+    from support.feedback import recipe_defaults
+
+    assert parse_config(recipe_defaults()) == parse_config({})
