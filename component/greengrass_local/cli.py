@@ -54,6 +54,43 @@ def parse_update_config(value: str | None) -> dict[str, dict[str, Any]]:
     return document
 
 
+UPDATE_OPERATIONS = ("MERGE", "RESET")
+
+
+def operation_warnings(update: dict[str, dict[str, Any]]) -> list[str]:
+    """An `--update-config` operation other than MERGE or RESET: the nucleus passes over it without a word."""
+    import difflib
+
+    warnings = []
+    for name, operations in update.items():
+        for operation in operations:
+            if operation in UPDATE_OPERATIONS:
+                continue
+            close = difflib.get_close_matches(str(operation).upper(), UPDATE_OPERATIONS, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"mlfeedback: warning: --update-config for {name}: {operation} is not MERGE or RESET and does nothing{hint}")
+    return warnings
+
+
+def component_warnings(update: dict[str, dict[str, Any]], deployed: list[str]) -> list[str]:
+    """An `--update-config` entry for a component the deployment does not have: its configuration goes nowhere."""
+    import difflib
+
+    warnings = []
+    for name in update:
+        if name in deployed:
+            continue
+        close = difflib.get_close_matches(name, deployed, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else f" (deployed: {', '.join(deployed) or 'none'})"
+        warnings.append(f"mlfeedback: warning: --update-config names {name}, which is not in the deployment{hint}")
+    return warnings
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
+
+
 def parse_broker(value: str | None) -> tuple[str, int] | None:
     if not value:
         return None
@@ -69,11 +106,13 @@ def parse_broker(value: str | None) -> tuple[str, int] | None:
 async def run_local(args: argparse.Namespace) -> int:
     from .nucleus import LocalNucleus
 
+    update = parse_update_config(args.update_config)
+    _warn(operation_warnings(update))
     request = DeploymentRequest(
         recipe_dir=Path(args.recipe_dir).resolve() if args.recipe_dir else None,
         artifact_dir=Path(args.artifact_dir).resolve() if args.artifact_dir else None,
         add=parse_merge(args.merge),
-        configuration=parse_update_config(args.update_config),
+        configuration=update,
     )
     nucleus = LocalNucleus(Path(args.root), mqtt_broker=parse_broker(args.mqtt_broker))
     stop = asyncio.Event()
@@ -93,6 +132,7 @@ async def run_local(args: argparse.Namespace) -> int:
             await _wait_any(record.done.wait(), stop.wait(), asyncio.sleep(10))
         if record.done.is_set():
             print(f"{record.deployment_id}: {record.status}", flush=True)
+            _warn(component_warnings(update, sorted(nucleus.components)))
         if record.status == FAILED:
             print(f"mlfeedback: deployment failed: {record.failure_cause}", file=sys.stderr)
             code = 1
@@ -149,6 +189,8 @@ def deploy_local(args: argparse.Namespace) -> int:
     from awsiot.greengrasscoreipc import connect
     from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
+    update = parse_update_config(args.update_config)
+    _warn(operation_warnings(update))
     info_path = Path(args.root) / "cli_ipc_info" / "shared_config"
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
@@ -166,7 +208,7 @@ def deploy_local(args: argparse.Namespace) -> int:
             artifacts_directory_path=str(Path(args.artifact_dir).resolve()) if args.artifact_dir else None,
             root_component_versions_to_add=parse_merge(args.merge) or None,
             root_components_to_remove=args.remove or None,
-            component_to_configuration=parse_update_config(args.update_config) or None,
+            component_to_configuration=update or None,
         )
         deployment_id = response.deployment_id
         print(f"Local deployment submitted! Deployment Id: {deployment_id}", flush=True)

@@ -263,3 +263,39 @@ def test_local_run_with_mqtt_broker_bridges_iot_core(short_tmp, local_run):
         cloud.close()
     finally:
         broker.stop()
+
+
+def test_an_update_config_that_does_nothing_is_warned_about_with_what_was_meant(short_tmp, project, local_run):
+    """greengrass-cli and the nucleus pass over these without a word; the user then believes the setting applied."""
+    project.component("test.Job", lifecycle={"Run": "echo working"}, configuration={"level": "info"})
+    typo = json.dumps({"test.Job": {"MERG": {"level": "debug"}}, "test.Jbo": {"MERGE": {"level": "debug"}}})
+    ran = run_cli(
+        *local_args(
+            "run",
+            short_tmp / "a",
+            project.recipes,
+            project.artifacts,
+            "--merge",
+            "test.Job=1.0.0",
+            "--update-config",
+            typo,
+            "--until-finished",
+            "test.Job",
+        )
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.splitlines() == [
+        "mlfeedback: warning: --update-config for test.Job: MERG is not MERGE or RESET and does nothing; did you mean MERGE?",
+        "mlfeedback: warning: --update-config names test.Jbo, which is not in the deployment; did you mean test.Job?",
+    ]
+
+    project.component("test.Base", lifecycle={"Run": "exec sleep 600"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    deployed = run_cli("local", "deploy", "--root", str(root), "--update-config", json.dumps({"test.Base": {"RESTE": ["/level"]}}))
+    assert deployed.returncode == 0, deployed.stderr
+    assert deployed.stderr.splitlines() == [
+        "mlfeedback: warning: --update-config for test.Base: RESTE is not MERGE or RESET and does nothing; did you mean RESET?"
+    ]
