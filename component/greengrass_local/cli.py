@@ -246,6 +246,44 @@ def pack_command(args: argparse.Namespace) -> int:
 # -- recipe check ----------------------------------------------------------------------------------
 
 
+def config_check_command(args: argparse.Namespace) -> int:
+    """The component's configuration checked offline, by the rules a deployment meets (its validation step)."""
+    from ml_feedback.config import ConfigError, parse_config
+
+    from .convert import COMPONENT
+
+    text = args.document
+    if not text.lstrip().startswith("{"):
+        try:
+            text = Path(text).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.document}: {exc.strerror}") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise CommandError("the configuration must be a JSON object")
+    configuration: Any = document
+    if COMPONENT in document and isinstance(document[COMPONENT], dict):  # an --update-config document
+        update = {name: value for name, value in document.items() if isinstance(value, dict)}
+        _warn(operation_warnings(update))
+        configuration = document[COMPONENT].get("MERGE", {})
+        if not isinstance(configuration, dict):
+            raise CommandError(f"{COMPONENT}.MERGE must be a JSON object")
+    try:
+        config = parse_config(configuration)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"mlfeedback: invalid configuration: {problem}", file=sys.stderr)
+        return 1
+    print(
+        f"valid: {len(config.feedback)} feedback configuration(s), RequestLimit {config.request_limit}, "
+        f"{len(config.inference_services)} inference service(s)"
+    )
+    return 0
+
+
 def recipe_check_command(args: argparse.Namespace) -> int:
     try:
         from .recipecheck import check_file, recipe_files
@@ -342,6 +380,20 @@ def build_parser() -> argparse.ArgumentParser:
     check = recipe.add_parser("check", help="GDK's recipe schema, lifecycle steps, accessControl, this component's configuration")
     check.add_argument("paths", nargs="*", metavar="PATH", help="recipe files or folders (default: recipes)")
     check.set_defaults(handler=recipe_check_command)
+
+    configuration = commands.add_parser("config", help="this component's configuration").add_subparsers(
+        dest="config_command", required=True
+    )
+    config_check = configuration.add_parser(
+        "check",
+        help="check a configuration offline, as a deployment would: mlfeedback config check my-config.json",
+    )
+    config_check.add_argument(
+        "document",
+        metavar="FILE_OR_JSON",
+        help='the component\'s configuration, or an --update-config document ({"community.greengrass.MLFeedback": {"MERGE": {...}}})',
+    )
+    config_check.set_defaults(handler=config_check_command)
 
     converter = commands.add_parser("convert-v1", help="a v1 connector definition -> configuration for community.greengrass.MLFeedback")
     converter.add_argument(

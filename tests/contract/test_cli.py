@@ -299,3 +299,22 @@ def test_an_update_config_that_does_nothing_is_warned_about_with_what_was_meant(
     assert deployed.stderr.splitlines() == [
         "mlfeedback: warning: --update-config for test.Base: RESTE is not MERGE or RESET and does nothing; did you mean RESET?"
     ]
+
+
+def test_config_check_answers_offline_as_a_deployment_would(short_tmp):
+    repo = Path(__file__).resolve().parents[2]
+    example = run_cli("config", "check", str(repo / "examples" / "feedback-client" / "v1-connector-parameters.json"))
+    assert example.returncode == 0, example.stderr
+    assert example.stdout.startswith("valid: ") and example.stderr == ""
+
+    document = short_tmp / "typo.json"
+    document.write_text(json.dumps({"community.greengrass.MLFeedback": {"MERG": {}, "MERGE": {"RequestLimt": "5", "UploadWorkers": 0}}}))
+    typo = run_cli("config", "check", str(document))
+    assert typo.returncode == 1
+    assert typo.stderr.splitlines() == [
+        "mlfeedback: warning: --update-config for community.greengrass.MLFeedback: MERG is not MERGE or RESET and does nothing; did you mean MERGE?",
+        "mlfeedback: invalid configuration: RequestLimt: unknown key; did you mean RequestLimit?",
+        "mlfeedback: invalid configuration: UploadWorkers: must be a whole number from 1 to 64, got 0",
+    ]
+    plain = run_cli("config", "check", '{"RequestLimit": "5"}')
+    assert (plain.returncode, plain.stdout.strip()) == (0, "valid: 0 feedback configuration(s), RequestLimit 5, 0 inference service(s)")
