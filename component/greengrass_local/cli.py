@@ -35,20 +35,25 @@ def parse_merge(values: list[str] | None) -> dict[str, str]:
     return components
 
 
-def parse_update_config(value: str | None) -> dict[str, dict[str, Any]]:
-    """`--update-config` as greengrass-cli takes it: a JSON document or the path of a file holding one."""
-    if not value:
-        return {}
+def json_argument(value: str, name: str) -> Any:
+    """An argument that is a JSON document inline or the path of a file holding one (greengrass-cli's convention)."""
     text = value
     if not value.lstrip().startswith("{"):
         try:
             text = Path(value).read_text(encoding="utf-8")
         except OSError as exc:
-            raise CommandError(f"--update-config: cannot read {value}: {exc.strerror}") from None
+            raise CommandError(f"{name}: cannot read {value}: {exc.strerror}") from None
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except ValueError as exc:
-        raise CommandError(f"--update-config is not valid JSON: {exc}") from None
+        raise CommandError(f"{name} is not valid JSON: {exc}") from None
+
+
+def parse_update_config(value: str | None) -> dict[str, dict[str, Any]]:
+    """`--update-config` as greengrass-cli takes it."""
+    if not value:
+        return {}
+    document = json_argument(value, "--update-config")
     if not isinstance(document, dict) or not all(isinstance(v, dict) for v in document.values()):
         raise CommandError('--update-config must look like {"NAME": {"MERGE": {...}, "RESET": ["/path"]}}')
     return document
@@ -252,16 +257,7 @@ def config_check_command(args: argparse.Namespace) -> int:
 
     from .convert import COMPONENT
 
-    text = args.document
-    if not text.lstrip().startswith("{"):
-        try:
-            text = Path(text).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"cannot read {args.document}: {exc.strerror}") from None
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise CommandError(f"not valid JSON: {exc}") from None
+    document = json_argument(args.document, "FILE_OR_JSON")
     if not isinstance(document, dict):
         raise CommandError("the configuration must be a JSON object")
     configuration: Any = document

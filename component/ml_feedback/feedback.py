@@ -1,10 +1,10 @@
-"""The feedback service: request -> validate -> sample -> throttle -> upload -> publish.
+"""The feedback service: request -> throttle -> validate -> sample -> upload -> publish.
 
-The v1 connector's semantics and messages (SPEC §4.2). `accept()` runs on the
-IPC thread and waits for nothing but room for its publishes: it parses,
-validates and samples there (microseconds), answers a refused or dropped
-request at once, and hands a selected sample to the bounded worker pool or
-answers `Queue.Full`. `process()` is the same pipeline on one thread; S3 and
+The v1 connector's semantics, order and messages (SPEC §4.2). `accept()` runs
+on the IPC thread and waits for nothing but room for its publishes: it
+throttles, parses, validates and samples there (microseconds), answers a
+refused or dropped request at once, and hands only a selected sample to the
+bounded worker pool. `process()` is the same pipeline on one thread; S3 and
 the outgoing messages come in through the `Uploader` and `Publisher` it is
 given, so the whole pipeline runs in unit tests without I/O.
 
@@ -16,7 +16,6 @@ only until it is on disk. Either way its answer is built by `V1Answers`.
 from __future__ import annotations
 
 import datetime
-import functools
 import json
 import logging
 import random
@@ -145,41 +144,48 @@ class FeedbackService:
     # -- intake (the IPC thread) ------------------------------------------------------------------
 
     def accept(self, raw: Incoming) -> bool:
-        """Parse, validate and sample a request on the caller's thread, which waits for no I/O.
+        """v1's throttle, then parse, validate and sample on the caller's thread, which waits for no I/O.
 
-        Only a selected sample moves on to an upload worker, and only that
-        counts against RequestLimit: with RequestLimit already in process it is
-        refused with Queue.Full. Returns False when it was refused so.
+        A request counts against RequestLimit while it is in process: for a
+        dropped or refused one, the microseconds it takes to decide it; for a
+        selected one, until an upload worker is done with it. Returns False when
+        it was refused with Queue.Full (or not taken because the component stops).
         """
-        config = self._config
+        with self._lock:
+            config = self._config
+            refused = self._in_process >= config.request_limit
+            if not refused:
+                self._in_process += 1
+        if refused:
+            request_id = _request_id_of(raw) or self._new_id()
+            log.warning("[RequestId: %s] refused: %d requests already in process", request_id, config.request_limit)
+            self._publisher.status(messages.status_fail(request_id, messages.QUEUE_FULL, messages.queue_full_message(config.request_limit)))
+            self._publisher.metric(messages.metric(messages.ERROR_REQUEST_THROTTLED, config.metrics_namespace))
+            return False
         new_id = NewId(self._new_id)
         try:
             selected = self._decide(raw, config, new_id)
         except Exception as error:
             self._internal_error(_request_id_of(raw) or new_id(), error, config)
-            return True
+            selected = None
         if selected is None:
+            self._finished()
             return True
         with self._lock:
-            config = self._config
-            refused = self._in_process >= config.request_limit
-            if not refused:
-                # Submitted under the lock: update_config cannot shut this pool down in between.
-                try:
-                    self._pool.submit(self._run, selected, config, self._uploader)
-                except RuntimeError:
-                    log.warning("[RequestId: %s] not taken: the component is stopping", selected.request.request_id)
-                    selected.close()
-                    return False
-                self._in_process += 1
-        if refused:
-            selected.close()
-            request_id = selected.request.request_id
-            log.warning("[RequestId: %s] refused: %d requests already in process", request_id, config.request_limit)
-            self._publisher.status(messages.status_fail(request_id, messages.QUEUE_FULL, messages.queue_full_message(config.request_limit)))
-            self._publisher.metric(messages.metric(messages.ERROR_REQUEST_THROTTLED, config.metrics_namespace))
-            return False
-        return True
+            # Submitted under the lock: update_config cannot shut this pool down in between.
+            try:
+                self._pool.submit(self._run, selected, config, self._uploader)
+                return True
+            except RuntimeError:
+                log.warning("[RequestId: %s] not taken: the component is stopping", selected.request.request_id)
+        selected.close()
+        self._finished()
+        return False
+
+    def _finished(self) -> None:
+        with self._lock:
+            self._in_process -= 1
+            self._idle.notify_all()
 
     def _run(self, selected: _Selected, config: ComponentConfig, uploader: Uploader) -> None:
         try:
@@ -187,9 +193,7 @@ class FeedbackService:
         except Exception as error:
             self._internal_error(selected.request.request_id, error, config)
         finally:
-            with self._lock:
-                self._in_process -= 1
-                self._idle.notify_all()
+            self._finished()
 
     def _internal_error(self, request_id: str, error: Exception, config: ComponentConfig) -> None:
         """Never a silent drop (SPEC §4.2): a fault of ours still gets a status."""
@@ -218,11 +222,11 @@ class FeedbackService:
         new_id: str | None = None,
     ) -> None:
         """One request, start to finish, on this thread; `new_id` is the RequestId of a request that has none."""
-        selected = self._decide(raw, config, NewId(self._new_id if new_id is None else functools.partial(str, new_id)))
+        selected = self._decide(raw, config, NewId(self._new_id) if new_id is None else new_id)
         if selected is not None:
             self._deliver(selected, config, uploader)
 
-    def _decide(self, raw: Incoming, config: ComponentConfig, new_id: NewId) -> _Selected | None:
+    def _decide(self, raw: Incoming, config: ComponentConfig, new_id: str | Callable[[], str]) -> _Selected | None:
         """Everything up to the sampling decision (no waiting on I/O): a refused or dropped request is answered here."""
         namespace = config.metrics_namespace
         try:

@@ -1,4 +1,4 @@
-"""Greengrass IPC for the component: the only module that imports awsiotsdk.
+"""Greengrass IPC for the component: with `ipc_publish`, the only module that imports awsiotsdk.
 
 Two connections to the nucleus. The first carries the subscriptions, the
 configuration and the lifecycle; its client runs stream callbacks on its own

@@ -35,6 +35,7 @@ from awscrt.eventstream.rpc import (
     MessageType,
 )
 from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup, SocketDomain, SocketOptions
+from awsiot.greengrasscoreipc.model import PublishToIoTCoreRequest, PublishToTopicRequest
 
 from .threadstate import keep_thread_state, release_thread_state
 
@@ -48,11 +49,12 @@ PUBLISH_WAIT_SECONDS = 10.0
 
 _PROTOCOL_VERSION = Header.from_string(":version", "0.1.0")
 _JSON = Header.from_string(":content-type", "application/json")
-PUBLISH_TO_TOPIC = "aws.greengrass#PublishToTopic"
-PUBLISH_TO_IOT_CORE = "aws.greengrass#PublishToIoTCore"
+# The operation and request shape names, from the IPC model itself (`aws.greengrass#PublishToTopic`, ...Request).
+PUBLISH_TO_TOPIC = PublishToTopicRequest._model_name().removesuffix("Request")
+PUBLISH_TO_IOT_CORE = PublishToIoTCoreRequest._model_name().removesuffix("Request")
 _REQUEST_HEADERS = {
-    PUBLISH_TO_TOPIC: [_JSON, Header.from_string("service-model-type", "aws.greengrass#PublishToTopicRequest")],
-    PUBLISH_TO_IOT_CORE: [_JSON, Header.from_string("service-model-type", "aws.greengrass#PublishToIoTCoreRequest")],
+    PUBLISH_TO_TOPIC: [_JSON, Header.from_string("service-model-type", PublishToTopicRequest._model_name())],
+    PUBLISH_TO_IOT_CORE: [_JSON, Header.from_string("service-model-type", PublishToIoTCoreRequest._model_name())],
 }
 
 
