@@ -12,11 +12,12 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .lifecycle import State
-from .services.deployments import FAILED, SUCCEEDED, DeploymentRequest
+from .services.deployments import FAILED, SUCCEEDED, DeploymentRecord, DeploymentRequest
 
 DEFAULT_ROOT = Path(".greengrass")
 
@@ -127,6 +128,7 @@ async def run_local(args: argparse.Namespace) -> int:
     finished: asyncio.Future[int] = loop.create_future()
     if args.until_finished:
         watch_until_finished(nucleus, args.until_finished, finished)
+    nucleus.deployments.listeners.append(lambda record: report_deployment(record, nucleus.logs_dir, nucleus.store.versions))
     await nucleus.start()
     code = 0
     try:
@@ -136,11 +138,12 @@ async def run_local(args: argparse.Namespace) -> int:
         if finished.done() and not record.done.is_set():
             await _wait_any(record.done.wait(), stop.wait(), asyncio.sleep(10))
         if record.done.is_set():
-            print(f"{record.deployment_id}: {record.status}", flush=True)
             _warn(component_warnings(update, sorted(nucleus.components)))
         if record.status == FAILED:
-            print(f"mlfeedback: deployment failed: {record.failure_cause}", file=sys.stderr)
             code = 1
+        elif args.until_finished and record.done.is_set() and args.until_finished not in nucleus.components:
+            print(f"mlfeedback: {unknown_component(args.until_finished, sorted(nucleus.components), '--until-finished')}", file=sys.stderr)
+            code = 2
         elif not finished.done() and not stop.is_set():
             _print_states(nucleus)
             print(f"IPC socket: {nucleus.socket_path}  logs: {nucleus.logs_dir}", flush=True)
@@ -155,6 +158,30 @@ async def run_local(args: argparse.Namespace) -> int:
     finally:
         await nucleus.stop()
     return code
+
+
+def report_deployment(record: DeploymentRecord, logs_dir: Path, versions: Callable[[str], list[str]]) -> None:
+    """One line per finished deployment, the first and every later one (greengrass-cli or IPC made)."""
+    print(f"{record.deployment_id}: {record.status}", flush=True)
+    if record.status == FAILED:
+        print_failure(record.failure_cause, logs_dir, versions)
+
+
+def print_failure(cause: str, logs_dir: Path, versions: Callable[[str], list[str]]) -> None:
+    from .explain import failure_lines
+
+    print(f"mlfeedback: deployment failed: {cause}", file=sys.stderr)
+    for line in failure_lines(cause, logs_dir, versions):
+        print(f"mlfeedback: {line}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+def unknown_component(name: str, deployed: list[str], option: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, deployed, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"it has {', '.join(deployed) or 'none'}"
+    return f"{option} {name}: the deployment has no such component; {hint}"
 
 
 def watch_until_finished(nucleus: Any, name: str, finished: asyncio.Future[int]) -> None:
@@ -191,22 +218,12 @@ def _print_states(nucleus: Any) -> None:
 
 
 def deploy_local(args: argparse.Namespace) -> int:
-    from awsiot.greengrasscoreipc import connect
     from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
     update = parse_update_config(args.update_config)
     _warn(operation_warnings(update))
-    info_path = Path(args.root) / "cli_ipc_info" / "shared_config"
-    try:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise CommandError(
-            f"no local nucleus is running on {args.root} (missing {info_path}); start one with `mlfeedback local run`"
-        ) from None
-    try:
-        client = GreengrassCoreIPCClientV2(client=connect(ipc_socket=info["socket_path"], authtoken=info["cli_auth_token"]), executor=None)
-    except Exception as exc:
-        raise CommandError(f"cannot connect to the local nucleus at {info.get('socket_path')}: {exc}") from None
+    root = Path(args.root)
+    client = GreengrassCoreIPCClientV2(client=connect_cli(root), executor=None)
     try:
         response = client.create_local_deployment(
             recipe_directory_path=str(Path(args.recipe_dir).resolve()) if args.recipe_dir else None,
@@ -228,10 +245,56 @@ def deploy_local(args: argparse.Namespace) -> int:
         print(f"{deployment_id}: {deployment.status}", flush=True)
         if deployment.status == FAILED:
             cause = deployment.deployment_status_details.deployment_failure_cause if deployment.deployment_status_details else ""
-            raise CommandError(f"deployment failed: {cause}")
+            print_failure(cause or "", root / "logs", lambda name: _stored_versions(root, name))
+            return 2
+        deployed = sorted(component.component_name for component in client.list_components().components or [])
+        _warn(component_warnings(update, deployed))
+        if args.until_finished:
+            return wait_until_finished(client, args.until_finished, deadline, root / "logs")
         return 0
     finally:
         client.close()
+
+
+def wait_until_finished(client: Any, name: str, deadline: float, logs_dir: Path) -> int:
+    """0 once NAME's Run has FINISHED, 1 if it ERRORED or BROKE: `local run --until-finished` for a running nucleus."""
+    while True:
+        states = {component.component_name: component.state for component in client.list_components().components or []}
+        if name not in states:
+            raise CommandError(unknown_component(name, sorted(states), "--until-finished"))
+        if states[name] == State.FINISHED.value:
+            return 0
+        if states[name] in (State.ERRORED.value, State.BROKEN.value):
+            print(f"mlfeedback: {name} did not finish successfully (see {logs_dir / (name + '.log')})", file=sys.stderr)
+            return 1
+        if time.monotonic() > deadline:
+            raise CommandError(f"{name} still {states[name]} after --timeout")
+        time.sleep(0.2)
+
+
+def connect_cli(root: Path) -> Any:
+    """An IPC connection as greengrass-cli makes one: the token and socket the running nucleus left in ROOT."""
+    from awsiot.greengrasscoreipc import connect
+
+    info_path = root / "cli_ipc_info" / "shared_config"
+    start = f"start one with `mlfeedback local run --root {root} ...`"
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CommandError(f"no local nucleus is running on {root} (missing {info_path}); {start}") from None
+    socket_path = str(info.get("socket_path"))
+    try:
+        return connect(ipc_socket=socket_path, authtoken=info.get("cli_auth_token"))
+    except Exception as exc:
+        if not Path(socket_path).exists() or "ECONNREFUSED" in str(exc) or "CONNECTION_REFUSED" in str(exc):
+            raise CommandError(f"no local nucleus is running on {root}: the one that left {socket_path} has stopped; {start}") from None
+        raise CommandError(f"cannot connect to the local nucleus at {socket_path}: {exc}") from None
+
+
+def _stored_versions(root: Path, name: str) -> list[str]:
+    from .store import ComponentStore
+
+    return ComponentStore(root / "packages").versions(name)
 
 
 # -- pack ------------------------------------------------------------------------------------------
@@ -342,48 +405,98 @@ def demo_command(args: argparse.Namespace) -> int:
 # -- entry point ---------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlfeedback", description="Greengrass v2 ML Feedback component and local Greengrass tooling.")
-    commands = parser.add_subparsers(dest="command", required=True)
+EXAMPLES = {
+    "local run": [
+        "mlfeedback local run --recipe-dir recipes --artifact-dir artifacts --merge community.greengrass.MLFeedback=1.0.0 \\\n"
+        "  --update-config examples/feedback-client/v1-connector-parameters.json",
+        "mlfeedback local run --recipe-dir examples/hello-ipc/recipes --artifact-dir examples/hello-ipc/artifacts \\\n"
+        "  --merge com.example.HelloPublisher=1.0.0 --until-finished com.example.HelloPublisher",
+    ],
+    "local deploy": [
+        'mlfeedback local deploy --update-config \'{"community.greengrass.MLFeedback": {"MERGE": {"RequestLimit": "10"}}}\'',
+        "mlfeedback local deploy --recipe-dir examples/feedback-client/recipes --artifact-dir examples/feedback-client/artifacts \\\n"
+        "  --merge com.example.FeedbackClient=1.0.0",
+        "mlfeedback local deploy --remove com.example.FeedbackClient",
+    ],
+    "pack": ["mlfeedback pack", "mlfeedback pack --project ../my-fork --artifact-dir /tmp/artifacts"],
+    "recipe check": ["mlfeedback recipe check", "mlfeedback recipe check recipes/community.greengrass.MLFeedback-1.0.0.yaml my-recipes/"],
+    "config check": ["mlfeedback config check my-config.json", 'mlfeedback config check \'{"RequestLimit": "5"}\''],
+    "convert-v1": ["mlfeedback convert-v1 def.json -o my-config.json", "mlfeedback convert-v1 --deployment def.json -o components.json"],
+    "demo": ["mlfeedback demo", "mlfeedback demo --keep /tmp/demo-root"],
+}
 
-    local = commands.add_parser("local", help="a local Greengrass nucleus emulator").add_subparsers(dest="local_command", required=True)
-    run = local.add_parser("run", help="deploy components like greengrass-cli and run them with real IPC")
+
+def _command(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with examples to copy."""
+    path = name.split()[-1]
+    epilog = "examples:\n" + "\n".join("  " + example.replace("\n", "\n  ") for example in EXAMPLES[name])
+    return commands.add_parser(
+        path, help=help_text, description=help_text, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def _group(commands: Any, name: str, help_text: str, dest: str) -> Any:
+    """A command that only holds subcommands: alone, it prints them."""
+    group = commands.add_parser(name, help=help_text, description=help_text)
+    group.set_defaults(handler=lambda args: _print_help(group))
+    return group.add_subparsers(dest=dest, metavar="COMMAND", title="commands")
+
+
+def _print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlfeedback",
+        description="Greengrass v2 ML Feedback component and local Greengrass tooling. `mlfeedback COMMAND --help` for more.",
+    )
+    parser.set_defaults(handler=lambda args: _print_help(parser))
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    local = _group(commands, "local", "a local Greengrass nucleus emulator: run and deploy components with real IPC", "local_command")
+    run = _command(local, "local run", "deploy components like greengrass-cli and run them with real IPC, until SIGTERM or Ctrl-C")
     run.add_argument("--recipe-dir", required=True, help="folder of recipes (read recursively, keyed by their own name and version)")
     run.add_argument("--artifact-dir", help="folder laid out as NAME/VERSION/<artifact files>")
     run.add_argument("--merge", action="append", metavar="NAME=VERSION", required=True, help="root component to deploy (repeatable)")
-    run.add_argument("--update-config", metavar="FILE_OR_JSON", help='{"NAME": {"MERGE": {...}, "RESET": ["/pointer"]}}')
+    run.add_argument(
+        "--update-config", metavar="FILE_OR_JSON", help='configuration changes: {"NAME": {"MERGE": {...}, "RESET": ["/pointer"]}}'
+    )
     run.add_argument("--root", default=str(DEFAULT_ROOT), help="nucleus root: ipc.socket, logs/, work/, packages/ (default %(default)s)")
     run.add_argument("--mqtt-broker", metavar="HOST:PORT", help="bridge IoT Core to this MQTT broker instead of the in-process loopback")
     run.add_argument("--until-finished", metavar="NAME", help="exit when this component's Run ends: 0 if it FINISHED, 1 otherwise")
     run.set_defaults(handler=lambda args: asyncio.run(run_local(args)))
 
-    deploy = local.add_parser("deploy", help="a new deployment into the emulator running on --root (like greengrass-cli deployment create)")
-    deploy.add_argument("--root", default=str(DEFAULT_ROOT))
-    deploy.add_argument("--recipe-dir")
-    deploy.add_argument("--artifact-dir")
-    deploy.add_argument("--merge", action="append", metavar="NAME=VERSION")
-    deploy.add_argument("--remove", action="append", metavar="NAME")
-    deploy.add_argument("--update-config", metavar="FILE_OR_JSON")
-    deploy.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the deployment (default %(default)s)")
+    deploy = _command(local, "local deploy", "a further deployment into the emulator running on --root (greengrass-cli deployment create)")
+    deploy.add_argument("--root", default=str(DEFAULT_ROOT), help="root of the running `mlfeedback local run` (default %(default)s)")
+    deploy.add_argument("--recipe-dir", help="folder of recipes to add to the component store")
+    deploy.add_argument("--artifact-dir", help="folder laid out as NAME/VERSION/<artifact files>, added to the component store")
+    deploy.add_argument("--merge", action="append", metavar="NAME=VERSION", help="root component to add or update (repeatable)")
+    deploy.add_argument("--remove", action="append", metavar="NAME", help="root component to remove (repeatable)")
+    deploy.add_argument(
+        "--update-config", metavar="FILE_OR_JSON", help='configuration changes: {"NAME": {"MERGE": {...}, "RESET": ["/pointer"]}}'
+    )
+    deploy.add_argument(
+        "--until-finished", metavar="NAME", help="then wait until this component's Run ends: exit 0 if it FINISHED, 1 otherwise"
+    )
+    deploy.add_argument(
+        "--timeout", type=float, metavar="SECONDS", default=300.0, help="seconds to wait for all of it (default %(default)s)"
+    )
     deploy.set_defaults(handler=deploy_local)
 
-    packer = commands.add_parser("pack", help="build the component artifact as `gdk component build` does, into ARTIFACT_DIR/NAME/VERSION/")
+    packer = _command(commands, "pack", "build the component artifact as `gdk component build` does, into ARTIFACT_DIR/NAME/VERSION/")
     packer.add_argument("--project", default=".", help="project folder holding gdk-config.json (default: the current folder)")
     packer.add_argument("--artifact-dir", default="artifacts", help="where to write NAME/VERSION/NAME.zip (default %(default)s)")
     packer.set_defaults(handler=pack_command)
 
-    recipe = commands.add_parser("recipe", help="component recipe tools").add_subparsers(dest="recipe_command", required=True)
-    check = recipe.add_parser("check", help="GDK's recipe schema, lifecycle steps, accessControl, this component's configuration")
+    recipe = _group(commands, "recipe", "component recipe tools", "recipe_command")
+    check = _command(recipe, "recipe check", "GDK's recipe schema, lifecycle steps, accessControl, this component's configuration")
     check.add_argument("paths", nargs="*", metavar="PATH", help="recipe files or folders (default: recipes)")
     check.set_defaults(handler=recipe_check_command)
 
-    configuration = commands.add_parser("config", help="this component's configuration").add_subparsers(
-        dest="config_command", required=True
-    )
-    config_check = configuration.add_parser(
-        "check",
-        help="check a configuration offline, as a deployment would: mlfeedback config check my-config.json",
-    )
+    configuration = _group(commands, "config", "this component's configuration", "config_command")
+    config_check = _command(configuration, "config check", "check a configuration offline, by the rules a deployment applies")
     config_check.add_argument(
         "document",
         metavar="FILE_OR_JSON",
@@ -391,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config_check.set_defaults(handler=config_check_command)
 
-    converter = commands.add_parser("convert-v1", help="a v1 connector definition -> configuration for community.greengrass.MLFeedback")
+    converter = _command(commands, "convert-v1", "a v1 connector definition -> configuration for community.greengrass.MLFeedback")
     converter.add_argument(
         "file",
         help="JSON of the connector definition (create-connector-definition's --initial-version, or get-connector-definition-version's output)",
@@ -404,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     converter.set_defaults(handler=convert_command)
 
-    demo = commands.add_parser("demo", help="the feedback loop end to end on this machine: emulator, component, client, local S3")
+    demo = _command(commands, "demo", "the feedback loop end to end on this machine: emulator, component, client, local S3")
     demo.add_argument("--keep", metavar="ROOT", help="keep the nucleus root (logs, work folders) here instead of a temporary folder")
     demo.set_defaults(handler=demo_command)
     return parser

@@ -113,6 +113,7 @@ class LocalNucleus:
         for service in (self.pubsub, self.iotcore, self.config, self.deployments):
             operations.update({operation.name: operation for operation in service.operations()})
         operations["UpdateState"] = Operation("UpdateState", self.update_state)
+        operations["ListComponents"] = Operation("ListComponents", self.list_components)
         self.server = IpcServer(self._listen_path(), self.authenticate, operations)
 
     # -- start and stop ------------------------------------------------------------------
@@ -256,3 +257,23 @@ class LocalNucleus:
             raise ServiceError(f"Invalid state {request.get('state')}; a component may report RUNNING or ERRORED") from None
         deployed.runner.report_state(reported)
         return {}
+
+    # -- IPC: ListComponents ------------------------------------------------------------------
+
+    def list_components(self, call: Call, request: dict[str, Any]) -> dict[str, Any]:
+        """greengrass-cli's CLIEventStreamAgent: every deployed component with its version, state and configuration.
+
+        The built-in components the emulator pretends to run are not listed: it has no configuration for them.
+        """
+        self.check_cli_access(call.component, call.operation, "*")
+        return {
+            "components": [
+                {
+                    "componentName": name,
+                    "version": deployed.version,
+                    "state": deployed.runner.state.value,
+                    "configuration": self.config.get(name) if self.config.has(name) else {},
+                }
+                for name, deployed in sorted(self.components.items())
+            ]
+        }

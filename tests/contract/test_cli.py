@@ -318,3 +318,150 @@ def test_config_check_answers_offline_as_a_deployment_would(short_tmp):
     ]
     plain = run_cli("config", "check", '{"RequestLimit": "5"}')
     assert (plain.returncode, plain.stdout.strip()) == (0, "valid: 0 feedback configuration(s), RequestLimit 5, 0 inference service(s)")
+
+
+def test_a_broken_component_fails_the_deployment_with_its_own_error_and_its_log(short_tmp, project):
+    """Before, the message was only "in broken state after deployment" and the reason sat in a log it did not name."""
+    project.component(
+        "test.Broken",
+        lifecycle={"Run": "echo 'INFO my.app: starting'; echo 'ERROR my.app: bucket Not_A_Bucket is not a bucket name'; exit 1"},
+    )
+    project.component("test.Crash", script="raise ValueError('model file /opt/model.bin is missing')")
+    root = short_tmp / "a"
+    broken = run_cli(*local_args("run", root, project.recipes, project.artifacts, "--merge", "test.Broken=1.0.0"))
+    assert broken.returncode == 1
+    assert broken.stderr.splitlines() == [
+        "mlfeedback: deployment failed: Service test.Broken in broken state after deployment",
+        "mlfeedback: test.Broken: bucket Not_A_Bucket is not a bucket name",
+        f"mlfeedback: test.Broken's log: {root.resolve() / 'logs' / 'test.Broken.log'}",
+    ]
+    assert broken.stdout.splitlines()[-1].endswith(": FAILED")
+
+    crash = run_cli(*local_args("run", short_tmp / "b", project.recipes, project.artifacts, "--merge", "test.Crash=1.0.0"))
+    assert crash.returncode == 1
+    assert crash.stderr.splitlines()[1:] == [
+        "mlfeedback: test.Crash: ValueError: model file /opt/model.bin is missing",
+        f"mlfeedback: test.Crash's log: {(short_tmp / 'b').resolve() / 'logs' / 'test.Crash.log'}",
+    ]
+
+
+def test_a_version_that_is_not_there_lists_the_versions_that_are(short_tmp, project, local_run):
+    project.component("test.Base", lifecycle={"Run": "exec sleep 600"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    missing = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Base=1.0.1")
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines()[1:] == [
+        "mlfeedback: test.Base: no stored version satisfies LOCAL_DEPLOYMENT requires =1.0.1; this device has 1.0.0. "
+        "Deploy one of them (--merge test.Base=1.0.0) or add the recipe of the version you want with --recipe-dir"
+    ]
+    nowhere = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Nowhere=1.0.0")
+    assert nowhere.stderr.splitlines()[1:] == [
+        "mlfeedback: test.Nowhere: no recipe of it on this device; add one with --recipe-dir (a folder holding its recipe file)"
+    ]
+
+
+def test_local_run_reports_every_deployment_including_later_ones(short_tmp, project, local_run):
+    """Before, later deployments (greengrass-cli's or a component's) showed only in greengrass.log."""
+    project.component("test.Base", lifecycle={"Run": "exec sleep 600"})
+    project.component("test.Broken", lifecycle={"Run": "exit 1"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    first = run.wait_for_line("SUCCEEDED")
+    broken = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Broken=1.0.0")
+    assert broken.returncode == 2
+    deployment_id = broken.stdout.splitlines()[0].rsplit(" ", 1)[1]
+    assert run.wait_for_line(deployment_id) == f"{deployment_id}: FAILED\n"
+    again = run_cli("local", "deploy", "--root", str(root), "--remove", "test.Broken")
+    assert again.returncode == 0, again.stderr
+    removal_id = again.stdout.splitlines()[0].rsplit(" ", 1)[1]
+    assert run.wait_for_line(removal_id) == f"{removal_id}: SUCCEEDED\n"
+    assert first != f"{removal_id}: SUCCEEDED\n"
+    assert run.stop() == 0
+    assert run.process.stderr is not None
+    assert run.process.stderr.read().splitlines()[:2] == [
+        "mlfeedback: deployment failed: Service test.Broken in broken state after deployment",
+        "mlfeedback: test.Broken logged no error before it broke",
+    ]
+
+
+def test_until_finished_with_a_name_not_deployed_ends_at_once_with_the_closest_name(short_tmp, project):
+    """Before, a typo here waited forever."""
+    project.component("test.Job", lifecycle={"Run": "exec sleep 600"})
+    typo = run_cli(
+        *local_args(
+            "run", short_tmp / "a", project.recipes, project.artifacts, "--merge", "test.Job=1.0.0", "--until-finished", "test.Jbo"
+        ),
+        timeout=60,
+    )
+    assert typo.returncode == 2
+    assert typo.stderr.splitlines() == [
+        "mlfeedback: --until-finished test.Jbo: the deployment has no such component; did you mean test.Job?"
+    ]
+
+
+def test_local_deploy_to_a_nucleus_that_stopped_says_to_start_one(short_tmp, project, local_run):
+    """Before: `cannot connect ...: 44 (AWS_ERROR_FILE_INVALID_PATH): Invalid file path.`"""
+    project.component("test.Base", lifecycle={"Run": "exec sleep 600"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    assert run.stop() == 0
+    stale = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Base=1.0.0")
+    assert stale.returncode == 2
+    assert stale.stderr.splitlines() == [
+        f"mlfeedback: no local nucleus is running on {root}: the one that left {root.resolve() / 'ipc.socket'} has stopped; "
+        f"start one with `mlfeedback local run --root {root} ...`"
+    ]
+
+
+def test_local_deploy_warns_about_a_component_not_in_the_deployment(short_tmp, project, local_run):
+    project.component("test.Base", lifecycle={"Run": "exec sleep 600"}, configuration={"level": "info"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    typo = run_cli("local", "deploy", "--root", str(root), "--update-config", json.dumps({"test.Bsae": {"MERGE": {"level": "debug"}}}))
+    assert typo.returncode == 0, typo.stderr
+    assert typo.stderr.splitlines() == [
+        "mlfeedback: warning: --update-config names test.Bsae, which is not in the deployment; did you mean test.Base?"
+    ]
+    components = _list_components(root)
+    assert components == [{"componentName": "test.Base", "version": "1.0.0", "state": "RUNNING", "configuration": {"level": "info"}}]
+
+
+def _list_components(root: Path) -> list[dict[str, object]]:
+    from awsiot.greengrasscoreipc import connect
+    from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+    info = json.loads((root / "cli_ipc_info" / "shared_config").read_text())
+    client = GreengrassCoreIPCClientV2(client=connect(ipc_socket=info["socket_path"], authtoken=info["cli_auth_token"]))
+    try:
+        return [c._to_payload() for c in client.list_components().components]
+    finally:
+        client.close()
+
+
+def test_local_deploy_until_finished_waits_for_the_run_to_end(short_tmp, project, local_run):
+    project.component("test.Base", lifecycle={"Run": "exec sleep 600"})
+    project.component("test.Job", lifecycle={"Run": "sleep 1; echo done"})
+    project.component("test.Fail", lifecycle={"Run": "sleep 3; exit 3"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    job = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Job=1.0.0", "--until-finished", "test.Job")
+    assert job.returncode == 0, job.stderr
+    assert "stdout. done." in (root / "logs" / "test.Job.log").read_text()
+    failed = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Fail=1.0.0", "--until-finished", "test.Fail")
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines() == [f"mlfeedback: test.Fail did not finish successfully (see {root / 'logs' / 'test.Fail.log'})"]
+    typo = run_cli("local", "deploy", "--root", str(root), "--remove", "test.Fail", "--until-finished", "test.Jbo")
+    assert typo.returncode == 2
+    assert typo.stderr.splitlines() == [
+        "mlfeedback: --until-finished test.Jbo: the deployment has no such component; did you mean test.Job?"
+    ]

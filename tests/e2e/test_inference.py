@@ -32,7 +32,7 @@ FEEDBACK_MAP = {
 }
 
 
-def services(model_server: str) -> dict[str, Any]:
+def services(model_server: str, invocations_server: str) -> dict[str, Any]:
     python = {"Backend": "python", "PythonPath": [SUPPORT]}
     return {
         "classifier": {
@@ -57,6 +57,7 @@ def services(model_server: str) -> dict[str, Any]:
             "MLFeedbackConnectorConfigId": "Uncertain",
             "FeedbackPredictionField": "predictions",
         },
+        "container-invocations-url": {"Backend": "http", "Url": f"{invocations_server}/invocations"},  # the invocations URL, not the base
         "python-model": {**python, "Entrypoint": "inference_models:classify"},
         "python-broken": {**python, "Entrypoint": "inference_models:broken"},
         "busy": {**python, "Entrypoint": "inference_models:sleepy", "MaxConcurrency": 1, "QueueSize": 0, "TimeoutSeconds": 0.5},
@@ -69,6 +70,7 @@ class InferenceStack:
     observer: Observer
     sagemaker: FakeSageMakerRuntime
     model_server: ModelServer
+    invocations_server: ModelServer  # the model server of container-invocations-url
     s3: Any
     project: Project
 
@@ -94,7 +96,7 @@ class InferenceStack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[InferenceStack]:
-    s3_server, sagemaker, model_server = S3Server(), FakeSageMakerRuntime(), ModelServer()
+    s3_server, sagemaker, model_server, invocations_server = S3Server(), FakeSageMakerRuntime(), ModelServer(), ModelServer()
     try:
         s3 = s3_server.client()
         for bucket in ("inference-samples", "inference-async-input"):
@@ -105,15 +107,19 @@ def stack() -> Iterator[InferenceStack]:
             add_observer(project)
             environment = component_environment({**s3_server.environment(), "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker.url})
             with NucleusThread(Path(folder) / "root", environment=environment) as nucleus:
-                settings = {"FeedbackConfigurationMap": FEEDBACK_MAP, "InferenceServices": services(model_server.url)}
+                settings = {
+                    "FeedbackConfigurationMap": FEEDBACK_MAP,
+                    "InferenceServices": services(model_server.url, invocations_server.url),
+                }
                 record = nucleus.deploy(
                     project, merge={COMPONENT: "1.0.0", OBSERVER: "1.0.0"}, configuration=configuration_update(settings), timeout=120
                 )
                 assert record.status == "SUCCEEDED", record.details
                 observer = Observer(nucleus)
-                yield InferenceStack(nucleus, observer, sagemaker, model_server, s3, project)
+                yield InferenceStack(nucleus, observer, sagemaker, model_server, invocations_server, s3, project)
                 observer.close()
     finally:
+        invocations_server.stop()
         model_server.stop()
         sagemaker.stop()
         s3_server.stop()
@@ -206,7 +212,7 @@ def test_a_stream_of_n_parts_arrives_as_n_parts_in_order_then_done(stack):
         (
             {"ServiceName": "nope"},
             "UnknownService",
-            "No inference service named 'nope' (services: async-classifier, busy, classifier, container, down, failing, python-broken, python-model, slow, streamer)",
+            "No inference service named 'nope' (services: async-classifier, busy, classifier, container, container-invocations-url, down, failing, python-broken, python-model, slow, streamer)",
         ),
         (
             {"ServiceName": "classifier", "CustomAttributes": "x" * 1025},
@@ -253,6 +259,18 @@ def test_each_model_server_gets_one_ping_when_its_service_starts_and_the_log_say
         r"\(\[Errno 111\] Connection refused\); requests get ServiceUnavailable until it does",
         down,
     ), down
+
+
+def test_a_url_ending_in_invocations_reaches_the_model_servers_invocations_once_and_its_ping(stack):
+    server = stack.invocations_server
+    log = stack.observer.wait(
+        lambda: text if "inference service container-invocations-url: the model server" in (text := stack.nucleus.log(COMPONENT)) else None,
+        what="the readiness line of container-invocations-url",
+    )
+    assert f"inference service container-invocations-url: the model server at {server.url} is ready (GET /ping answered 200)" in log
+    (reply,) = stack.call({"ServiceName": "container-invocations-url", "Body": base64.b64encode(b"frame at invocations").decode()})
+    assert json.loads(body_of(reply)) == {"predictions": probabilities(b"frame at invocations")}
+    assert [(r["method"], r["path"]) for r in server.received] == [("GET", "/ping"), ("POST", "/invocations")]
 
 
 def test_a_busy_service_answers_throttling_at_once(stack):

@@ -60,6 +60,7 @@ def test_v1_configuration_and_v1_lambda_code_work_unchanged(short_tmp):
 
 
 def test_a_first_deployment_with_an_unusable_configuration_fails_and_names_the_key(short_tmp):
+    from greengrass_local.explain import failure_lines
     from greengrass_local.lifecycle import State
     from support.feedback import configuration_update
     from support.harness import NucleusThread
@@ -74,6 +75,11 @@ def test_a_first_deployment_with_an_unusable_configuration_fails_and_names_the_k
         assert nucleus.state(COMPONENT) is State.BROKEN
         log = nucleus.log(COMPONENT)
     assert log.count("invalid configuration: RequestLimit: must match ^$|^[0-9]{1,3}$ (0 to 999), got 'lots'") == 3
+    logs_dir = short_tmp / "root" / "logs"
+    assert failure_lines(record.details["deploymentFailureCause"], logs_dir, lambda name: []) == [
+        f"{COMPONENT}: invalid configuration: RequestLimit: must match ^$|^[0-9]{{1,3}}$ (0 to 999), got 'lots'",
+        f"{COMPONENT}'s log: {logs_dir / (COMPONENT + '.log')}",
+    ]
 
 
 def test_convert_v1_output_gives_the_uploads_the_v1_map_describes(short_tmp):

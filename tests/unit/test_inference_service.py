@@ -12,6 +12,7 @@ import pytest
 from ml_feedback import messages
 from ml_feedback.config import ConfigError, parse_config
 from ml_feedback.inference.backend import AsyncResult, BackendError, Invocation, RealTimeResult
+from ml_feedback.inference.config import model_server_base_url
 from ml_feedback.inference.router import InferenceRouter
 from ml_feedback.inference.watchdog import Watchdog
 from ml_feedback.messages import FeedbackRequest, ReplyableProblem, RequestProblem, parse_inference_request
@@ -94,6 +95,41 @@ def test_valid_services_and_their_defaults():
     endpoint, local = config.inference_services["endpoint"], config.inference_services["local"]
     assert (endpoint.timeout, endpoint.defaults, endpoint.feedback_config_id) == (70.0, {"ContentType": "image/jpeg"}, "Uncertain")
     assert (local.timeout, local.max_concurrency, local.queue_size, local.invocation_mode) == (5.0, 4, 32, "RealTime")
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("http://h:8080", "http://h:8080"),
+        ("http://h:8080/", "http://h:8080"),
+        ("http://h:8080/invocations", "http://h:8080"),
+        ("http://h:8080/invocations/", "http://h:8080"),
+        ("https://h/models/a", "https://h/models/a"),
+        ("https://h/models/a/", "https://h/models/a"),
+        ("http://h:8080/models/a/invocations", "http://h:8080/models/a"),
+        ("http://h:8080/models/a/invocations/", "http://h:8080/models/a"),
+        ("http://h:8080/invocations/invocations", "http://h:8080/invocations"),  # one /invocations goes, not every one
+        ("http://h:8080/my-invocations", "http://h:8080/my-invocations"),  # only a whole path segment
+        ("http://invocations:8080/", "http://invocations:8080"),  # a host named invocations stays
+        ("http://invocations", "http://invocations"),
+    ],
+)
+def test_an_http_service_url_with_or_without_invocations_gives_the_model_servers_base_url(url, base):
+    assert model_server_base_url(url) == base
+
+
+def test_an_http_service_keeps_the_base_url_so_both_ways_of_writing_it_are_the_same_service():
+    config = parse_config(
+        {
+            "FeedbackConfigurationMap": FEEDBACK,
+            "InferenceServices": {
+                "base": {"Backend": "http", "Url": "http://127.0.0.1:8080/models/a"},
+                "invocations": {"Backend": "http", "Url": "http://127.0.0.1:8080/models/a/invocations/"},
+            },
+        }
+    )
+    base, invocations = config.inference_services["base"], config.inference_services["invocations"]
+    assert base.settings == invocations.settings == {"Url": "http://127.0.0.1:8080/models/a"}
 
 
 def request(**fields: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import datetime
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +117,7 @@ class DeploymentService:
         self.records: dict[str, DeploymentRecord] = {}
         self._queue: asyncio.Queue[tuple[DeploymentRecord, DeploymentRequest]] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self.listeners: list[Callable[[DeploymentRecord], None]] = []
 
     def operations(self) -> list[Operation]:
         return [
@@ -169,6 +171,8 @@ class DeploymentService:
                 record.details = {"detailedDeploymentStatus": "SUCCESSFUL"}
                 log.info("Deployment %s succeeded", record.deployment_id)
             record.done.set()
+            for listener in list(self.listeners):
+                listener(record)
 
     # -- the deployment ------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ class ServiceConfig:
     name: str
     backend: str
     timeout: float
-    settings: Mapping[str, Any]  # the backend's own keys, as given
+    settings: Mapping[str, Any]  # the backend's own keys, as given (but an http Url is its base: model_server_base_url)
     defaults: Mapping[str, str] = field(default_factory=dict)  # per-request field defaults (ContentType, Accept, ...)
     algo_type: str | None = None
     invocation_mode: str = messages.REAL_TIME
@@ -101,11 +101,14 @@ def parse_service(name: str, body: Any, feedback_ids: set[str], problems: list[s
             problems.append(f"{where}.{key}: must be a non-empty string")
     if len(problems) > before:
         return None
+    settings = {key: body[key] for key in BACKEND_KEYS[backend] if key in body}
+    if backend == HTTP:
+        settings["Url"] = model_server_base_url(settings["Url"])
     return ServiceConfig(
         name=name,
         backend=backend,
         timeout=_seconds(timeout) or DEFAULT_TIMEOUTS[backend],
-        settings={key: body[key] for key in BACKEND_KEYS[backend] if key in body},
+        settings=settings,
         defaults={key: body[key] for key in messages.BACKEND_FIELDS if key in body},
         algo_type=body.get("AlgoType"),
         invocation_mode=mode,
@@ -114,6 +117,18 @@ def parse_service(name: str, body: Any, feedback_ids: set[str], problems: list[s
         feedback_config_id=feedback,
         feedback_prediction_field=body.get("FeedbackPredictionField"),
     )
+
+
+def model_server_base_url(url: str) -> str:
+    """The base URL of an http service's model server, from its `Url`: the backend adds `/invocations` and `/ping`.
+
+    Users give the server's base URL or the invocations URL they tried with curl, often with a trailing
+    slash; taken as a base, the latter sent every request to `/invocations/invocations`. So trailing
+    slashes and one trailing `/invocations` go; the host and any path prefix (`/models/a`) stay.
+    """
+    scheme, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    return f"{scheme}://{host}" + f"/{path}".rstrip("/").removesuffix("/invocations")
 
 
 def _seconds(value: Any) -> float | None:

@@ -1,9 +1,11 @@
 """The `http` backend: a local model server speaking the SageMaker container contract.
 
-`POST {Url}/invocations` with the body, `Content-Type`, `Accept` and
-`X-Amzn-SageMaker-Custom-Attributes`. `GET {Url}/ping` once when the service
+`POST {base}/invocations` with the body, `Content-Type`, `Accept` and
+`X-Amzn-SageMaker-Custom-Attributes`. `GET {base}/ping` once when the service
 starts, in the background, so the log tells at once whether its model server
 is up; requests are sent either way (a server that starts later is used).
+`base` is the service's `Url` without a trailing `/invocations` (the
+configuration has made it so: `config.model_server_base_url`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class ModelServerBackend(RealTimeOnly):
 
     def __init__(self, service: ServiceConfig) -> None:
         self._service = service
-        self._url = str(service.settings["Url"]).rstrip("/")
+        self._url = str(service.settings["Url"])  # the base URL
         threading.Thread(target=self._report_readiness, name=f"ping-{service.name}", daemon=True).start()
 
     def _report_readiness(self) -> None:
