@@ -307,7 +307,13 @@ def pack_command(args: argparse.Namespace) -> int:
         target = pack(Path(args.project), Path(args.artifact_dir))
     except PackError as exc:
         raise CommandError(str(exc)) from None
+    import zipfile
+
+    with zipfile.ZipFile(target) as archive:
+        entries = archive.infolist()
+    unpacked = sum(entry.file_size for entry in entries)
     print(target)
+    print(f"{len(entries)} files, {unpacked / 1000:.0f} KB unpacked, {target.stat().st_size / 1000:.0f} KB zipped", file=sys.stderr)
     return 0
 
 

@@ -35,6 +35,7 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(0.5):
+        component.log_work_summary()
         if bus.disconnected.is_set():
             logging.getLogger("ml_feedback").error(
                 "the IPC connection to the nucleus was lost; exiting so the nucleus restarts the component"

@@ -14,6 +14,7 @@ from .feedback import FeedbackService
 from .inference.router import InferenceRouter
 from .ipc import IpcBus, Message, Subscription
 from .uploader import PartUploader, Uploader
+from .worksummary import WorkSummary
 
 log = logging.getLogger("ml_feedback")
 # The nucleus sends SIGKILL 5 s after SIGTERM: finish what is in process within that.
@@ -23,12 +24,18 @@ SPOOLED_STOP_SECONDS = 2.0
 
 
 class IpcPublisher:
-    """Status and prediction to IoT Core (QoS 1) and local pub/sub; metrics to local pub/sub unless `PublishMetrics` is false."""
+    """Status and prediction to IoT Core (QoS 1) and local pub/sub; metrics to local pub/sub unless `PublishMetrics` is false.
 
-    def __init__(self, bus: IpcBus, config: Callable[[], ComponentConfig]) -> None:
+    Every request's final status passes here, whichever path decided it: here it is counted for the work summary.
+    """
+
+    def __init__(self, bus: IpcBus, config: Callable[[], ComponentConfig], work: WorkSummary | None = None) -> None:
         self._bus, self._config = bus, config
+        self._work = work
 
     def status(self, message: dict[str, Any]) -> list[Future[Any]]:
+        if self._work is not None:
+            self._work.count(message["response"]["status"])
         return self._both(self._config().topics.status, message)
 
     def prediction(self, message: dict[str, Any]) -> list[Future[Any]]:
@@ -79,10 +86,11 @@ class MLFeedbackComponent:
         """`work_dir`: the component's work folder, home of the spool; without it samples are never spooled."""
         self._bus = bus
         self._spool_path = None if work_dir is None else spool_path(work_dir, config)
+        self.work = WorkSummary()
         self.feedback = FeedbackService(
             config,
             uploader_for,
-            IpcPublisher(bus, lambda: self.feedback.config),
+            IpcPublisher(bus, lambda: self.feedback.config, self.work),
             spool_directory=self._spool_path,
             outbox_uploader_for=outbox_uploader,
         )
@@ -170,6 +178,16 @@ class MLFeedbackComponent:
             len(config.inference_services),
         )
 
+    def log_work_summary(self) -> None:
+        """Called every few seconds (the main loop): logs the work summary when one is due, at most once a minute."""
+        line = self.work.due(self._waiting())
+        if line is not None:
+            log.info("%s", line)
+
+    def _waiting(self) -> int | None:
+        durable = self.feedback.durable
+        return None if durable is None else durable.waiting()[0]
+
     def stop(self, timeout: float = STOP_GRACE_SECONDS) -> None:
         """Intake stops; requests in process get `timeout` to finish (to be spooled, with a spool); waiting samples stay."""
         deadline = time.monotonic() + timeout
@@ -187,6 +205,7 @@ class MLFeedbackComponent:
             durable.stop(min(0.5, max(0.0, deadline - time.monotonic())))  # an attempt still running is repeated after the next start
             if waiting:
                 log.info("stopping with %d samples waiting in the spool; they are uploaded after the next start", waiting)
+        log.info("%s", self.work.final(self._waiting()))  # after the last statuses: what a stop let finish counts too
 
 
 def load_config(raw: dict[str, Any]) -> ComponentConfig | None:

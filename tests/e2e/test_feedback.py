@@ -343,3 +343,50 @@ def test_a_topic_change_the_policy_does_not_allow_keeps_the_old_topic_until_the_
         {"FeedbackRequestTopic": messages.FEEDBACK_REQUEST_TOPIC}, f"listening for feedback requests on {messages.FEEDBACK_REQUEST_TOPIC}"
     )
     assert served_on(messages.FEEDBACK_REQUEST_TOPIC)
+
+
+def restart_component(stack) -> str:
+    """SIGTERM, as the nucleus sends it to stop a component, then wait for the new process; returns the old process's last log."""
+    from greengrass_local.lifecycle import State
+    from support.feedback import COMPONENT
+
+    nucleus = stack.nucleus.nucleus
+    log_file = stack.root / "logs" / f"{COMPONENT}.log"
+    offset = len(log_file.read_text())
+    old = stack.nucleus.run(lambda: nucleus.components[COMPONENT].runner.pids())
+    stack.nucleus.run(lambda: nucleus.components[COMPONENT].runner.request_restart())
+
+    def running_again() -> bool:
+        pids = stack.nucleus.run(lambda: nucleus.components[COMPONENT].runner.pids())
+        return bool(pids) and pids != old and stack.nucleus.state(COMPONENT) is State.RUNNING
+
+    stack.observer.wait(running_again, 30, "the component RUNNING again after SIGTERM")
+    stack.observer.wait(lambda: "work summary at stop: " in log_file.read_text()[offset:], 10, "the stopped run's work summary")
+    return log_file.read_text()[offset:]
+
+
+def stop_summaries(log: str) -> list[str]:
+    """The stop lines as the component logged them; the nucleus adds its own context after them ('. {scriptName=...}')."""
+    return re.findall(r"INFO ml_feedback: (work summary at stop: .*?)\. \{scriptName=", log)
+
+
+def test_a_stop_logs_the_work_summary_of_the_run(stack):
+    """Issue 12: what the component did shows in its log, at the latest when it stops.
+
+    Restarts the component, so it runs last in this module: an earlier test counts the component's starts. A first
+    restart makes the run it checks begin with this test, whatever the module's other tests sent before.
+    """
+    earlier = stop_summaries(restart_component(stack))
+    assert len(earlier) == 1 and re.fullmatch(
+        r"work summary at stop: \d+ uploaded, \d+ dropped by strategy, \d+ failed since start; \d+ waiting in the spool", earlier[0]
+    ), earlier
+
+    outcomes = [outcome(stack, "RandomAll", [1]) for _ in range(3)]
+    outcomes += [outcome(stack, "RandomNone", [0.5, 0.5]) for _ in range(5)]
+    outcomes += [outcome(stack, "NoBucket", [1]), outcome(stack, "NoSuchConfig", [1])]
+    assert outcomes == ["success"] * 3 + ["sample_dropped_by_strategy"] * 5 + ["fail"] * 2
+
+    assert stop_summaries(restart_component(stack)) == [
+        "work summary at stop: 3 uploaded, 5 dropped by strategy, 2 failed since start; 0 waiting in the spool"
+    ]
+    assert outcome(stack, "RandomAll", [1]) == "success", "the restarted component serves again"
