@@ -74,3 +74,12 @@ def test_the_command_writes_update_config_and_names_what_it_skipped(tmp_path):
         2,
         f"mlfeedback: cannot read {tmp_path / 'nope.json'}: No such file or directory",
     )
+
+
+def test_the_examples_connector_definition_is_seed_001s_and_converts_to_the_examples_parameters():
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "feedback-client"
+    definition = json.loads((examples / "v1-connector-definition.json").read_text())
+    assert definition == CREATE_CONNECTOR_DEFINITION
+    assert convert(definition).update_config() == json.loads((examples / "v1-connector-parameters.json").read_text())
