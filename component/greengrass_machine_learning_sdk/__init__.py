@@ -4,7 +4,8 @@
     ml.client('feedback').publish(ConfigId=..., ModelInput=b'...', ModelPrediction=[...])
 
 v1 code runs unchanged inside a v2 component whose recipe grants it the IPC
-permissions (see the README).
+permissions (see the README). Beyond v1: `publish` takes an optional `Embedding`
+and `Fingerprint`, and `fingerprint(image)` computes the latter from a decoded image.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from .exceptions import InferenceServiceError, InferenceTimeoutError, ParamValidationError
+from .image_fingerprint import fingerprint  # imports numpy only when it is called
 
-__all__ = ["InferenceServiceError", "InferenceTimeoutError", "ParamValidationError", "client"]
+__all__ = ["InferenceServiceError", "InferenceTimeoutError", "ParamValidationError", "client", "fingerprint"]
 
 CLIENTS = ("feedback", "inference")
 

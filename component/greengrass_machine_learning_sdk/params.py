@@ -7,7 +7,10 @@ every line here is one of botocore's `validate.py` templates.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -76,3 +79,40 @@ def json_document(*types: type, label: str) -> Check:
         return None
 
     return check
+
+
+def is_numpy_array(value: Any) -> bool:
+    """Whether `value` is a numpy array, without importing numpy: none exists unless numpy was imported."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.ndarray)
+
+
+def finite_floats(name: str, value: Any) -> tuple[list[float] | None, str | None]:
+    """A non-empty list or tuple of finite numbers, or a 1-D numpy array of them, as floats; or the report
+    line of its first problem. The length line is botocore's; the array and finite lines are ours, worded like it."""
+    if is_numpy_array(value):
+        if value.ndim != 1:
+            return None, f"Invalid value for parameter {name}, value: {value}, valid values: 1-D arrays, not shape {value.shape}"
+        items = value.tolist()  # numpy scalars as Python ones
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        return None, invalid_type(name, value, "<class 'list'>, <class 'tuple'>, <class 'numpy.ndarray'>")
+    if not len(items):
+        return None, f"Invalid length for parameter {name}, value: {value}, valid min length: 1"
+    floats = []
+    for index, item in enumerate(items):
+        if isinstance(item, bool) or not isinstance(item, numbers.Real):
+            return None, invalid_type(f"{name}[{index}]", item, "<class 'float'>, <class 'int'>")
+        try:
+            number = float(item)
+        except OverflowError:  # an int beyond a double
+            number = math.inf
+        if not math.isfinite(number):
+            return None, f"Invalid value for parameter {name}[{index}], value: {item}, valid values: finite numbers"
+        floats.append(number)
+    return floats, None
+
+
+def finite_number_list(name: str, value: Any) -> str | None:
+    return finite_floats(name, value)[1]

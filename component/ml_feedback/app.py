@@ -17,6 +17,7 @@ from .uploader import PartUploader, Uploader
 from .worksummary import WorkSummary
 
 log = logging.getLogger("ml_feedback")
+BUDGET_FILE = "sampling-budgets.json"  # in the work folder: a restart must not hand out a fresh budget
 # The nucleus sends SIGKILL 5 s after SIGTERM: finish what is in process within that.
 STOP_GRACE_SECONDS = 4.0
 # With a spool, what is not uploaded yet stays there: stopping needs only the time to finish writing it.
@@ -93,6 +94,7 @@ class MLFeedbackComponent:
             IpcPublisher(bus, lambda: self.feedback.config, self.work),
             spool_directory=self._spool_path,
             outbox_uploader_for=outbox_uploader,
+            budget_file=None if work_dir is None else work_dir / BUDGET_FILE,
         )
         self.inference = InferenceRouter(config, bus.publish_local, feedback=self.feedback.accept)
         self._subscriptions: dict[str, tuple[str, Subscription]] = {}

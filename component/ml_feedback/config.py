@@ -8,7 +8,6 @@ as an object or as the JSON string v1 took, `RequestLimit` as a string
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +17,9 @@ from typing import Any, TypeVar
 from . import messages
 from .inference.config import ServiceConfig, parse_services
 from .numbers import finite, whole
-from .sampling import ENTROPY, RANDOM_SAMPLING, STRATEGIES, Strategy
+from .sampling import V1_STRATEGIES, Strategy
+from .selection import Budget
+from .strategy_config import json_object, parse_budget, parse_strategies
 
 T = TypeVar("T")
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$")
@@ -30,7 +31,7 @@ MIB = 1024 * 1024
 REJECT_NEWEST, DROP_OLDEST = "RejectNewest", "DropOldest"
 SPOOL_FULL_POLICIES = (REJECT_NEWEST, DROP_OLDEST)
 MIN_MULTIPART_THRESHOLD = 5 * MIB  # S3's smallest part
-FEEDBACK_KEYS = ("s3-bucket-name", "content-type", "s3-prefix", "file-ext", "sampling-strategy")
+FEEDBACK_KEYS = ("s3-bucket-name", "content-type", "s3-prefix", "file-ext", "sampling-strategy", "sampling-budget")
 
 TOPIC_DEFAULTS = {
     "FeedbackRequestTopic": messages.FEEDBACK_REQUEST_TOPIC,
@@ -77,7 +78,14 @@ class FeedbackConfig:
     content_type: str
     prefix: str = ""
     file_ext: str = ""
-    strategy: Strategy | None = None
+    strategies: tuple[Strategy, ...] = ()  # each must select a sample; none: every sample is uploaded
+    budget: Budget | None = None
+    v1: bool = True  # nothing beyond v1 is configured: its messages stay exactly v1's
+
+    @property
+    def strategy(self) -> Strategy | None:
+        """The strategy of a configuration that has exactly one."""
+        return self.strategies[0] if len(self.strategies) == 1 else None
 
     def object_key(self, unique: str) -> str:
         name = f"{unique}.{self.file_ext}" if self.file_ext else unique
@@ -126,52 +134,9 @@ class ComponentConfig:
     publish_metrics: bool = True
 
 
-def _object(value: Any, key: str, problems: list[str], *, json_string_allowed: bool) -> dict[str, Any] | None:
-    if json_string_allowed and isinstance(value, str):
-        if not value.strip():
-            return {}
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            problems.append(f"{key}: not a well-formed JSON string ({exc})")
-            return None
-    if not isinstance(value, dict):
-        problems.append(f"{key}: must be an object{' or a JSON string holding one' if json_string_allowed else ''}")
-        return None
-    return value
-
-
-def parse_strategy(value: Any, key: str, problems: list[str]) -> Strategy | None:
-    spec = _object(value, key, problems, json_string_allowed=True)
-    if spec is None:
-        return None
-    name = spec.get("strategy-name")
-    if name not in STRATEGIES:
-        problems.append(f"{key}.strategy-name: must be one of {', '.join(STRATEGIES)}, got {name!r}")
-        return None
-    unknown = sorted(set(spec) - {"strategy-name", "rate", "threshold"})
-    if unknown:
-        problems.append(f"{key}: unknown key(s) {', '.join(unknown)}")
-    if name == RANDOM_SAMPLING:
-        rate = finite(spec.get("rate"))
-        if rate is None or not 0 <= rate <= 1:
-            problems.append(f"{key}.rate: RANDOM_SAMPLING needs a rate between 0.0 and 1.0, got {spec.get('rate')!r}")
-            return None
-        return Strategy(name, rate=rate)
-    threshold = finite(spec.get("threshold"))
-    if name == ENTROPY:
-        if threshold is None or threshold < 0:
-            problems.append(f"{key}.threshold: ENTROPY needs a threshold of 0.0 or more, got {spec.get('threshold')!r}")
-            return None
-    elif threshold is None or not 0 <= threshold <= 1:
-        problems.append(f"{key}.threshold: {name} needs a threshold between 0.0 and 1.0, got {spec.get('threshold')!r}")
-        return None
-    return Strategy(name, threshold=threshold)
-
-
 def parse_feedback_map(value: Any, problems: list[str]) -> dict[str, FeedbackConfig]:
     key = "FeedbackConfigurationMap"
-    entries = _object(value if value is not None else {}, key, problems, json_string_allowed=True)
+    entries = json_object(value if value is not None else {}, key, problems, json_string_allowed=True)
     if entries is None:
         return {}
     parsed: dict[str, FeedbackConfig] = {}
@@ -196,9 +161,12 @@ def parse_feedback_map(value: Any, problems: list[str]) -> dict[str, FeedbackCon
         for optional in ("s3-prefix", "file-ext"):
             if optional in body and not isinstance(body[optional], str):
                 problems.append(f"{where}.{optional}: must be a string, got {body[optional]!r}")
-        strategy = None
+        strategies, listed = (), False
         if body.get("sampling-strategy") is not None:
-            strategy = parse_strategy(body["sampling-strategy"], f"{where}.sampling-strategy", problems)
+            strategies, listed = parse_strategies(body["sampling-strategy"], f"{where}.sampling-strategy", problems)
+        budget = None
+        if body.get("sampling-budget") is not None:
+            budget = parse_budget(body["sampling-budget"], f"{where}.sampling-budget", problems)
         if len(problems) == before:
             parsed[str(config_id)] = FeedbackConfig(
                 config_id=str(config_id),
@@ -206,7 +174,9 @@ def parse_feedback_map(value: Any, problems: list[str]) -> dict[str, FeedbackCon
                 content_type=content_type,
                 prefix=body.get("s3-prefix", ""),
                 file_ext=body.get("file-ext", "").lstrip("."),
-                strategy=strategy,
+                strategies=strategies,
+                budget=budget,
+                v1=not listed and budget is None and all(strategy.name in V1_STRATEGIES for strategy in strategies),
             )
     return parsed
 
@@ -368,7 +338,7 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
     if workers is None:
         problems.append(f"UploadWorkers: must be a whole number from 1 to 64, got {raw.get('UploadWorkers')!r}")
         workers = DEFAULT_UPLOAD_WORKERS
-    services_raw = _object(raw.get("InferenceServices", {}), "InferenceServices", problems, json_string_allowed=False) or {}
+    services_raw = json_object(raw.get("InferenceServices", {}), "InferenceServices", problems, json_string_allowed=False) or {}
     services = parse_services(services_raw, set(feedback), problems)
     delivery = parse_delivery(raw, problems)
     publish_metrics = _checked(raw, "PublishMetrics", True, _switch, "true or false", problems)

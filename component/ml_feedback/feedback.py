@@ -32,7 +32,7 @@ from .config import ComponentConfig, FeedbackConfig
 from .inputs import InputRefused, open_input
 from .messages import FeedbackRequest, NewId, RequestProblem, UndecodableMessage, parse_feedback_request
 from .outbox import InputChanged, Outbox, SampleRecord
-from .sampling import prediction_problem, should_upload
+from .selection import BUDGET, Selector
 from .uploader import PartUploader, Uploader, UploadError
 
 log = logging.getLogger("ml_feedback.feedback")
@@ -105,8 +105,13 @@ class FeedbackService:
         new_id: Callable[[], str] = _new_id,
         spool_directory: Path | None = None,
         outbox_uploader_for: Callable[[ComponentConfig], PartUploader] | None = None,
+        budget_file: Path | None = None,
+        selector: Selector | None = None,
     ) -> None:
-        """Without `spool_directory` every sample is uploaded at once, as v1 did (unit tests, SpoolMaxBytes 0 alike)."""
+        """Without `spool_directory` every sample is uploaded at once, as v1 did (unit tests, SpoolMaxBytes 0 alike).
+
+        Without `budget_file`, sampling budgets are counted in memory only.
+        """
         self._uploader_for = uploader_for
         self._publisher = publisher
         self._answers = V1Answers(publisher, lambda: self._config)
@@ -115,6 +120,7 @@ class FeedbackService:
         self._in_process = 0
         self._idle = threading.Condition(self._lock)
         self._config = config
+        self._selector = selector or Selector(budget_file)
         self._uploader: Uploader = _FirstUse(uploader_for, config)
         self._pool = ThreadPoolExecutor(max_workers=config.upload_workers, thread_name_prefix="feedback")
         self.durable: Outbox | None = None
@@ -239,20 +245,21 @@ class FeedbackService:
                     f"ConfigId {messages.shown(request.config_id)} is not in the FeedbackConfigurationMap (configured: {known})",
                     request.request_id,
                 )
-            problem = prediction_problem(target.strategy, request.prediction)
-            if problem:
-                raise RequestProblem(messages.INVALID_MODEL_PREDICTION, problem, request.request_id)
+            prepared = self._selector.prepare(target, request)
             body, size = self._model_input(request, config)
         except RequestProblem as problem:
             self._refuse(problem, namespace)
             return None
         selected = _Selected(request, target, body, size)
-        if should_upload(target.strategy, request.prediction, self._draw()):
+        decision = self._selector.decide(target, prepared, size, self._draw())
+        if decision.selected:
             return selected
         selected.close()
         self._publisher.metric(messages.metric(messages.SAMPLE_SIZE, namespace, size, messages.BYTES))
-        self._publisher.status(messages.status_dropped(request.request_id))
+        self._publisher.status(messages.status_dropped(request.request_id, None if target.v1 else decision.reason))
         self._publisher.metric(messages.metric(messages.SAMPLE_NOT_USED, namespace))
+        if decision.reason == BUDGET:
+            self._publisher.metric(messages.metric(messages.SAMPLE_DROPPED_BY_BUDGET, namespace))
         return None
 
     def _deliver(self, selected: _Selected, config: ComponentConfig, uploader: Uploader) -> None:

@@ -35,8 +35,8 @@ WHEELHOUSE_VARIABLE = "MLFEEDBACK_WHEELHOUSE"
 
 
 # What the component and the SDK import on a device; the rest of `dependencies` serves the local tooling.
-DEVICE_PACKAGES = ("awsiotsdk", "awscrt", "boto3")
-DEVICE_IMPORTS = "import awsiot.greengrasscoreipc.clientv2, awscrt, boto3"
+DEVICE_PACKAGES = ("awsiotsdk", "awscrt", "boto3", "numpy")  # numpy: NOVELTY and the SDK's fingerprint(), imported only there
+DEVICE_IMPORTS = "import awsiot.greengrasscoreipc.clientv2, awscrt, boto3, numpy"
 
 
 def requirements(pyproject: Path) -> list[str]:

@@ -14,6 +14,7 @@ import datetime
 import json
 import math
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,8 +79,12 @@ def status_success(request_id: str, s3_response: dict[str, Any]) -> dict[str, An
     return {"response": {"status": SUCCESS, "s3_response": s3_response}, "id": request_id}
 
 
-def status_dropped(request_id: str) -> dict[str, Any]:
-    return {"response": {"status": SAMPLE_DROPPED}, "id": request_id}
+def status_dropped(request_id: str, reason: str | None = None) -> dict[str, Any]:
+    """v1's message; `reason` (ours) names the strategy or the budget that dropped it, for configurations beyond v1."""
+    response: dict[str, Any] = {"status": SAMPLE_DROPPED}
+    if reason is not None:
+        response["reason"] = reason
+    return {"response": response, "id": request_id}
 
 
 def status_fail(request_id: str, error: str, error_message: str) -> dict[str, Any]:
@@ -106,6 +111,7 @@ SAMPLE_UPLOAD_SUCCESS = "SampleUploadSuccess"
 SAMPLE_AND_PREDICTION_PUBLISHED = "SampleAndPredictionPublished"
 SAMPLE_UPLOAD_FAILURE = "SampleUploadFailure"
 SAMPLE_NOT_USED = "SampleNotUsed"
+SAMPLE_DROPPED_BY_BUDGET = "SampleDroppedByBudget"  # ours (SPEC §10)
 ERROR_REQUEST_THROTTLED = "ErrorRequestThrottled"
 ERROR_INVALID_REQUEST = "ErrorInvalidRequest"  # ours: v1 had no metric for a malformed request
 ERROR_INTERNAL = "ErrorInternal"  # ours: a request the component failed on
@@ -130,6 +136,8 @@ class FeedbackRequest:
     prediction: Any
     metadata: dict[str, Any] = field(default_factory=dict)
     request_id: str = ""
+    embedding: list[float] | None = None
+    fingerprint: int | None = None
 
 
 class RequestProblem(ValueError):
@@ -141,9 +149,15 @@ class RequestProblem(ValueError):
 
 
 def feedback_request(
-    config_id: str, model_input: bytes, prediction: Any, metadata: dict[str, Any] | None, request_id: str | None = None
+    config_id: str,
+    model_input: bytes,
+    prediction: Any,
+    metadata: dict[str, Any] | None,
+    request_id: str | None = None,
+    embedding: list[float] | None = None,
+    fingerprint: int | None = None,
 ) -> dict[str, Any]:
-    """The request document the client SDK publishes."""
+    """The request document the client SDK publishes; `fingerprint` is a 64-bit integer, sent as 16 lowercase hex digits."""
     document: dict[str, Any] = {
         "ConfigId": config_id,
         "ModelInput": base64.b64encode(model_input).decode("ascii"),
@@ -153,7 +167,36 @@ def feedback_request(
         document["Metadata"] = metadata
     if request_id:
         document["RequestId"] = request_id
+    if embedding is not None:
+        document["Embedding"] = embedding
+    if fingerprint is not None:
+        document["Fingerprint"] = format_fingerprint(fingerprint)
     return document
+
+
+FINGERPRINT_SHAPE = "16 hex digits (a 64-bit difference hash, as greengrass_machine_learning_sdk.fingerprint makes)"
+EMBEDDING_SHAPE = "a non-empty list of finite numbers"
+
+
+def format_fingerprint(fingerprint: int) -> str:
+    return f"{fingerprint:016x}"
+
+
+def parse_fingerprint(value: Any) -> int:
+    """A Fingerprint field as its 64-bit integer; ValueError with the expected shape otherwise."""
+    if not isinstance(value, str) or len(value) != 16 or not all(c in string.hexdigits for c in value):
+        raise ValueError(f"Fingerprint must be {FINGERPRINT_SHAPE}, got {shown(value)}")
+    return int(value, 16)
+
+
+def parse_embedding(value: Any) -> list[float]:
+    """An Embedding field as floats; ValueError naming the first bad element and the expected shape otherwise."""
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"Embedding must be {EMBEDDING_SHAPE}, got {shown(value)}")
+    for index, number in enumerate(value):
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise ValueError(f"Embedding[{index}] is {shown(number)}; Embedding must be {EMBEDDING_SHAPE}")
+    return [float(number) for number in value]
 
 
 def shown(value: Any) -> str:
@@ -335,7 +378,15 @@ def parse_feedback_request(raw: bytes | str | dict[str, Any] | UndecodableMessag
         where = non_finite(value, name)
         if where:
             raise RequestProblem(code, f"{where} is not a finite number (JSON has no NaN or Infinity)", request_id)
-    return FeedbackRequest(config_id, decoded, path, prediction, metadata, request_id)
+    embedding = fingerprint = None
+    try:
+        if document.get("Embedding") is not None:
+            embedding = parse_embedding(document["Embedding"])
+        if document.get("Fingerprint") is not None:
+            fingerprint = parse_fingerprint(document["Fingerprint"])
+    except ValueError as exc:
+        raise RequestProblem(INVALID_REQUEST, str(exc), request_id) from None
+    return FeedbackRequest(config_id, decoded, path, prediction, metadata, request_id, embedding, fingerprint)
 
 
 # -- JSON and S3 metadata safety ---------------------------------------------------------------

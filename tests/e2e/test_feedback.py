@@ -345,37 +345,14 @@ def test_a_topic_change_the_policy_does_not_allow_keeps_the_old_topic_until_the_
     assert served_on(messages.FEEDBACK_REQUEST_TOPIC)
 
 
-def restart_component(stack) -> str:
-    """SIGTERM, as the nucleus sends it to stop a component, then wait for the new process; returns the old process's last log."""
-    from greengrass_local.lifecycle import State
-    from support.feedback import COMPONENT
-
-    nucleus = stack.nucleus.nucleus
-    log_file = stack.root / "logs" / f"{COMPONENT}.log"
-    offset = len(log_file.read_text())
-    old = stack.nucleus.run(lambda: nucleus.components[COMPONENT].runner.pids())
-    stack.nucleus.run(lambda: nucleus.components[COMPONENT].runner.request_restart())
-
-    def running_again() -> bool:
-        pids = stack.nucleus.run(lambda: nucleus.components[COMPONENT].runner.pids())
-        return bool(pids) and pids != old and stack.nucleus.state(COMPONENT) is State.RUNNING
-
-    stack.observer.wait(running_again, 30, "the component RUNNING again after SIGTERM")
-    stack.observer.wait(lambda: "work summary at stop: " in log_file.read_text()[offset:], 10, "the stopped run's work summary")
-    return log_file.read_text()[offset:]
-
-
-def stop_summaries(log: str) -> list[str]:
-    """The stop lines as the component logged them; the nucleus adds its own context after them ('. {scriptName=...}')."""
-    return re.findall(r"INFO ml_feedback: (work summary at stop: .*?)\. \{scriptName=", log)
-
-
 def test_a_stop_logs_the_work_summary_of_the_run(stack):
     """Issue 12: what the component did shows in its log, at the latest when it stops.
 
     Restarts the component, so it runs last in this module: an earlier test counts the component's starts. A first
     restart makes the run it checks begin with this test, whatever the module's other tests sent before.
     """
+    from support.feedback import restart_component, stop_summaries
+
     earlier = stop_summaries(restart_component(stack))
     assert len(earlier) == 1 and re.fullmatch(
         r"work summary at stop: \d+ uploaded, \d+ dropped by strategy, \d+ failed since start; \d+ waiting in the spool", earlier[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
@@ -146,3 +147,27 @@ def configuration_update(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def recipe_defaults() -> dict[str, Any]:
     return yaml.safe_load(COMPONENT_RECIPE.read_text())["ComponentConfiguration"]["DefaultConfiguration"]
+
+
+def restart_component(stack: Any) -> str:
+    """SIGTERM, as the nucleus sends it to stop a component, then wait for the new process; returns the old process's last log."""
+    from greengrass_local.lifecycle import State
+
+    nucleus = stack.nucleus.nucleus
+    log_file = stack.root / "logs" / f"{COMPONENT}.log"
+    offset = len(log_file.read_text())
+    old = stack.nucleus.run(lambda: nucleus.components[COMPONENT].runner.pids())
+    stack.nucleus.run(lambda: nucleus.components[COMPONENT].runner.request_restart())
+
+    def running_again() -> bool:
+        pids = stack.nucleus.run(lambda: nucleus.components[COMPONENT].runner.pids())
+        return bool(pids) and pids != old and stack.nucleus.state(COMPONENT) is State.RUNNING
+
+    stack.observer.wait(running_again, 30, "the component RUNNING again after SIGTERM")
+    stack.observer.wait(lambda: "work summary at stop: " in log_file.read_text()[offset:], 10, "the stopped run's work summary")
+    return log_file.read_text()[offset:]
+
+
+def stop_summaries(log: str) -> list[str]:
+    """The stop lines as the component logged them; the nucleus adds its own context after them ('. {scriptName=...}')."""
+    return re.findall(r"INFO ml_feedback: (work summary at stop: .*?)\. \{scriptName=", log)

@@ -1,0 +1,254 @@
+"""The upload decision of a feedback configuration: its strategies in order, then its budget (SPEC §10).
+
+The strategies are pure functions (`sampling.py`); what they compare a request
+with lives here: each configuration's last uploads (NOVELTY's embeddings,
+NEAR_DUPLICATE's fingerprints) and its budget's count, which is kept in a file
+so a restart does not hand out a fresh budget. A sample is remembered when it
+is selected, at intake, not when S3 has it: the next request is decided
+against it at once, however long the upload waits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import messages
+from .messages import FeedbackRequest, RequestProblem
+from .sampling import (
+    DETECTION_UNCERTAINTY,
+    NEAR_DUPLICATE,
+    NOVELTY,
+    USES_DETECTIONS,
+    Detection,
+    Strategy,
+    detection_count,
+    detection_uncertainty,
+    detections,
+    near_duplicate,
+    novelty,
+    prediction_problem,
+    should_upload,
+)
+
+if TYPE_CHECKING:
+    from .config import FeedbackConfig
+
+log = logging.getLogger("ml_feedback.selection")
+BUDGET = "budget"
+PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+MOST_FINGERPRINTS = 10_000  # per configuration: NEAR_DUPLICATE's cost is linear in it
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`sampling-budget`: at most `max_samples` samples and/or `max_bytes` bytes per calendar minute, hour or day (UTC)."""
+
+    per: str
+    max_samples: int | None = None
+    max_bytes: int | None = None
+
+    def window(self, now: float) -> int:
+        """The number of the period `now` falls in: a budget starts afresh at each period's start."""
+        return int(now // PERIOD_SECONDS[self.per])
+
+
+@dataclass(frozen=True)
+class Decision:
+    selected: bool
+    reason: str | None = None  # the strategy that dropped the sample, or "budget"
+
+
+@dataclass
+class Prepared:
+    """A request checked against its configuration's strategies, with what they need parsed once."""
+
+    request: FeedbackRequest
+    found: list[Detection] | None = None
+    unit_embedding: Any = None
+
+
+class _Memory:
+    """One configuration's recent uploads, for the strategies that compare with them."""
+
+    def __init__(self, strategies: tuple[Strategy, ...]) -> None:
+        self.strategies = strategies
+        self.window = max((s.window for s in strategies if s.name == NOVELTY), default=0)
+        self.embeddings: Any = None  # numpy (window, dimension) of unit rows, filled round-robin
+        self.filled = 0
+        self.next_row = 0
+        self.fingerprints: deque[tuple[float, int]] = deque(maxlen=MOST_FINGERPRINTS)
+
+    @property
+    def dimension(self) -> int | None:
+        return None if self.embeddings is None else int(self.embeddings.shape[1])
+
+    def recent_embeddings(self) -> Any:
+        return self.embeddings[: self.filled]
+
+    def remember(self, prepared: Prepared, now: float) -> None:
+        if prepared.unit_embedding is not None and self.window:
+            import numpy
+
+            if self.embeddings is None:
+                self.embeddings = numpy.zeros((self.window, len(prepared.unit_embedding)), dtype=numpy.float32)
+            self.embeddings[self.next_row] = prepared.unit_embedding
+            self.next_row = (self.next_row + 1) % self.window
+            self.filled = min(self.filled + 1, self.window)
+        if prepared.request.fingerprint is not None:
+            self.fingerprints.append((now, prepared.request.fingerprint))
+
+    def fingerprints_since(self, moment: float) -> list[int]:
+        while self.fingerprints and self.fingerprints[0][0] < moment:
+            self.fingerprints.popleft()
+        return [fingerprint for _, fingerprint in self.fingerprints]
+
+
+class BudgetCounts:
+    """Samples and bytes each configuration's budget has spent in its current period, kept in a JSON file.
+
+    The file is replaced whole after each counted sample (a rename, atomic): a
+    restart or a crash of the component keeps the count. A file that cannot
+    be read is reported once and counts start from zero.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._counts: dict[str, dict[str, Any]] = {}
+        if path is not None and path.exists():
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                self._counts = {str(k): dict(v) for k, v in loaded.items() if isinstance(v, dict)}
+            except (OSError, ValueError, TypeError, AttributeError) as exc:
+                log.warning("sampling budgets start from zero: %s cannot be read (%s)", path, exc)
+
+    def allows(self, config_id: str, budget: Budget, size: int, now: float) -> bool:
+        spent = self._spent(config_id, budget, now)
+        if budget.max_samples is not None and spent["samples"] + 1 > budget.max_samples:
+            return False
+        return budget.max_bytes is None or spent["bytes"] + size <= budget.max_bytes
+
+    def spend(self, config_id: str, budget: Budget, size: int, now: float) -> None:
+        spent = self._spent(config_id, budget, now)
+        spent["samples"] += 1
+        spent["bytes"] += size
+        self._counts[config_id] = spent
+        self._save()
+
+    def _spent(self, config_id: str, budget: Budget, now: float) -> dict[str, Any]:
+        current = self._counts.get(config_id)
+        window = budget.window(now)
+        if current is None or current.get("per") != budget.per or current.get("window") != window:
+            return {"per": budget.per, "window": window, "samples": 0, "bytes": 0}
+        return current
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        temporary = self._path.with_name(self._path.name + ".tmp")
+        try:
+            temporary.write_text(json.dumps(self._counts, sort_keys=True), encoding="utf-8")
+            os.replace(temporary, self._path)
+        except OSError as exc:
+            log.warning("sampling budgets could not be saved to %s (%s); a restart would forget this period's count", self._path, exc)
+
+
+class Selector:
+    """Decides, for each request, whether its configuration uploads it; thread-safe."""
+
+    def __init__(self, budget_file: Path | None = None, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._memories: dict[str, _Memory] = {}
+        self._budgets = BudgetCounts(budget_file)
+
+    def prepare(self, target: FeedbackConfig, request: FeedbackRequest) -> Prepared:
+        """Checks the request has what each strategy needs, in the shape it needs; raises RequestProblem otherwise."""
+        prepared = Prepared(request)
+        for strategy in target.strategies:
+            if strategy.name in USES_DETECTIONS:
+                if prepared.found is None:
+                    found = detections(request.prediction)
+                    if isinstance(found, str):
+                        raise RequestProblem(messages.INVALID_MODEL_PREDICTION, found, request.request_id)
+                    prepared.found = found
+                continue
+            problem = prediction_problem(strategy, request.prediction)
+            if problem:
+                raise RequestProblem(messages.INVALID_MODEL_PREDICTION, problem, request.request_id)
+            if strategy.name == NOVELTY and prepared.unit_embedding is None:
+                prepared.unit_embedding = self._unit_embedding(target, request)
+            if strategy.name == NEAR_DUPLICATE and request.fingerprint is None:
+                raise RequestProblem(
+                    messages.INVALID_REQUEST,
+                    f"NEAR_DUPLICATE needs a Fingerprint: {messages.FINGERPRINT_SHAPE}",
+                    request.request_id,
+                )
+        return prepared
+
+    def _unit_embedding(self, target: FeedbackConfig, request: FeedbackRequest) -> Any:
+        if request.embedding is None:
+            raise RequestProblem(messages.INVALID_REQUEST, f"NOVELTY needs an Embedding: {messages.EMBEDDING_SHAPE}", request.request_id)
+        import numpy
+
+        vector = numpy.asarray(request.embedding, dtype=numpy.float64)
+        length = math.sqrt(float(vector @ vector))
+        if not length or not math.isfinite(length):
+            reason = "Embedding has no direction (all zeros) or is too large; NOVELTY compares directions"
+            raise RequestProblem(messages.INVALID_REQUEST, reason, request.request_id)
+        with self._lock:
+            dimension = self._memory(target).dimension
+        if dimension is not None and len(vector) != dimension:
+            reason = (
+                f"Embedding has {len(vector)} numbers; configuration {target.config_id}'s NOVELTY window holds embeddings "
+                f"of {dimension} (send one model's embeddings to one configuration)"
+            )
+            raise RequestProblem(messages.INVALID_REQUEST, reason, request.request_id)
+        return (vector / length).astype(numpy.float32)
+
+    def decide(self, target: FeedbackConfig, prepared: Prepared, size: int, draw: float) -> Decision:
+        """Every strategy in order must select the sample, then the budget must have room; a selected sample is remembered."""
+        now = self._clock()
+        with self._lock:
+            memory = self._memory(target)
+            for strategy in target.strategies:
+                if not self._selects(strategy, prepared, memory, draw, now):
+                    return Decision(False, strategy.name)
+            budget = target.budget
+            if budget is not None:
+                if not self._budgets.allows(target.config_id, budget, size, now):
+                    return Decision(False, BUDGET)
+                self._budgets.spend(target.config_id, budget, size, now)
+            memory.remember(prepared, now)
+        return Decision(True)
+
+    def _selects(self, strategy: Strategy, prepared: Prepared, memory: _Memory, draw: float, now: float) -> bool:
+        if strategy.name == NOVELTY:
+            return novelty(prepared.unit_embedding, memory.recent_embeddings() if memory.filled else (), strategy.threshold or 0.0)
+        if strategy.name == NEAR_DUPLICATE:
+            fingerprint = prepared.request.fingerprint
+            assert fingerprint is not None
+            recent = memory.fingerprints_since(now - strategy.window_seconds)
+            return not near_duplicate(fingerprint, recent, strategy.max_distance)
+        if strategy.name in USES_DETECTIONS:
+            assert prepared.found is not None
+            if strategy.name == DETECTION_UNCERTAINTY:
+                return detection_uncertainty(prepared.found, strategy.low, strategy.high, strategy.min_count, strategy.labels)
+            return detection_count(prepared.found, strategy.min_score, strategy.more_than, strategy.less_than, strategy.labels)
+        return should_upload(strategy, prepared.request.prediction, draw)
+
+    def _memory(self, target: FeedbackConfig) -> _Memory:
+        """A configuration whose strategies changed starts with an empty memory."""
+        memory = self._memories.get(target.config_id)
+        if memory is None or memory.strategies != target.strategies:
+            memory = self._memories[target.config_id] = _Memory(target.strategies)
+        return memory
