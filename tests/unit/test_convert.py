@@ -83,3 +83,25 @@ def test_the_examples_connector_definition_is_seed_001s_and_converts_to_the_exam
     definition = json.loads((examples / "v1-connector-definition.json").read_text())
     assert definition == CREATE_CONNECTOR_DEFINITION
     assert convert(definition).update_config() == json.loads((examples / "v1-connector-parameters.json").read_text())
+
+
+def test_a_definition_using_the_selection_beyond_v1_converts_and_is_checked_by_the_same_rules():
+    definition = copy.deepcopy(CREATE_CONNECTOR_DEFINITION)
+    feedback_map = json.loads(SEED_MAP_STRING)
+    feedback_map["LeastConfidenceConfiguration"]["sampling-strategy"] = [
+        feedback_map["LeastConfidenceConfiguration"]["sampling-strategy"],
+        {"strategy-name": "NEAR_DUPLICATE", "max-distance": 4},
+    ]
+    feedback_map["LeastConfidenceConfiguration"]["sampling-budget"] = {"max-samples": 10, "per": "hour"}
+    definition["Connectors"][0]["Parameters"]["FeedbackConfigurationMap"] = json.dumps(feedback_map)
+    converted = convert(definition).update_config()["community.greengrass.MLFeedback"]["MERGE"]
+    assert json.loads(converted["FeedbackConfigurationMap"]) == feedback_map
+
+    feedback_map["LeastConfidenceConfiguration"]["sampling-budget"] = {"max-samples": 10, "per": "week"}
+    definition["Connectors"][0]["Parameters"]["FeedbackConfigurationMap"] = json.dumps(feedback_map)
+    with pytest.raises(ConversionError) as refused:
+        convert(definition)
+    assert str(refused.value) == (
+        "MyMLFeedbackConnector: the connector's parameters are not valid: "
+        "FeedbackConfigurationMap.LeastConfidenceConfiguration.sampling-budget.per: must be one of minute, hour, day, got 'week'"
+    )

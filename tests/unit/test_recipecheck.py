@@ -121,3 +121,24 @@ def test_the_command_prints_problems_and_exits_non_zero(tmp_path):
     assert result.stderr.strip() == "mlfeedback: 1 problem(s) in 1 of 1 recipe(s)"
     ok = run_cli("recipe", "check", str(RECIPE))
     assert (ok.returncode, ok.stdout.strip()) == (0, "1 recipe(s) OK")
+
+
+def test_the_selection_beyond_v1_is_checked_in_a_recipe():
+    recipe = component_recipe()
+    defaults = recipe["ComponentConfiguration"]["DefaultConfiguration"]
+    defaults["FeedbackConfigurationMap"] = {
+        "Detector": {
+            "s3-bucket-name": "frames",
+            "content-type": "image/jpeg",
+            "sampling-strategy": [{"strategy-name": "DETECTION_UNCERTAINTY", "low": 0.3, "high": 0.7}, {"strategy-name": "NEAR_DUPLICATE"}],
+            "sampling-budget": {"max-bytes": 50000000, "per": "day"},
+        }
+    }
+    assert problems(recipe) == []
+    defaults["FeedbackConfigurationMap"]["Detector"]["sampling-strategy"][1] = {"strategy-name": "NOVELTY", "treshold": 0.2}
+    assert problems(recipe) == [
+        "r.yaml: ComponentConfiguration.DefaultConfiguration.FeedbackConfigurationMap.Detector.sampling-strategy[1]: "
+        "unknown key(s) treshold (NOVELTY takes threshold, window)",
+        "r.yaml: ComponentConfiguration.DefaultConfiguration.FeedbackConfigurationMap.Detector.sampling-strategy[1].threshold: "
+        "NOVELTY needs a threshold between 0.0 and 2.0 (a cosine distance), got None",
+    ]
