@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from . import messages
 from .inference.config import ServiceConfig, parse_services
 from .numbers import finite, whole
-from .sampling import V1_STRATEGIES, Strategy
+from .sampling import NEAR_DUPLICATE, NOVELTY, V1_STRATEGIES, Strategy
 from .selection import Budget
 from .strategy_config import json_object, parse_budget, parse_strategies
 
@@ -31,6 +31,7 @@ MIB = 1024 * 1024
 REJECT_NEWEST, DROP_OLDEST = "RejectNewest", "DropOldest"
 SPOOL_FULL_POLICIES = (REJECT_NEWEST, DROP_OLDEST)
 MIN_MULTIPART_THRESHOLD = 5 * MIB  # S3's smallest part
+REMEMBERING = (NOVELTY, NEAR_DUPLICATE)
 FEEDBACK_KEYS = ("s3-bucket-name", "content-type", "s3-prefix", "file-ext", "sampling-strategy", "sampling-budget")
 
 TOPIC_DEFAULTS = {
@@ -81,6 +82,11 @@ class FeedbackConfig:
     strategies: tuple[Strategy, ...] = ()  # each must select a sample; none: every sample is uploaded
     budget: Budget | None = None
     v1: bool = True  # nothing beyond v1 is configured: its messages stay exactly v1's
+
+    @property
+    def remembers(self) -> bool:
+        """Whether a selected sample changes what the next one meets: a budget, or a strategy comparing with uploads."""
+        return self.budget is not None or any(strategy.name in REMEMBERING for strategy in self.strategies)
 
     @property
     def strategy(self) -> Strategy | None:
@@ -340,6 +346,14 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
         workers = DEFAULT_UPLOAD_WORKERS
     services_raw = json_object(raw.get("InferenceServices", {}), "InferenceServices", problems, json_string_allowed=False) or {}
     services = parse_services(services_raw, set(feedback), problems)
+    for name, service in services.items():
+        target = feedback.get(service.feedback_config_id or "")
+        needs = sorted({strategy.name for strategy in target.strategies if strategy.name in REMEMBERING}) if target else []
+        if needs:
+            problems.append(
+                f"InferenceServices.{name}.MLFeedbackConnectorConfigId: {target.config_id} uses {', '.join(needs)}, which needs "
+                "an Embedding or a Fingerprint that inference results do not carry"
+            )
     delivery = parse_delivery(raw, problems)
     publish_metrics = _checked(raw, "PublishMetrics", True, _switch, "true or false", problems)
     if problems:

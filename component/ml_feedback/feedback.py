@@ -93,6 +93,9 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
+_PLACEHOLDER_ID = "0" * 36  # as long as a UUID: the size check before a sample is counted sees the key's real length
+
+
 class FeedbackService:
     def __init__(
         self,
@@ -251,7 +254,16 @@ class FeedbackService:
             self._refuse(problem, namespace)
             return None
         selected = _Selected(request, target, body, size)
-        decision = self._selector.decide(target, prepared, size, self._draw())
+        admit = None
+        if target.remembers:  # a sample refused after its selection must not count: the size check comes first
+            admit = lambda: self._prediction_fits(request, target, target.object_key(_PLACEHOLDER_ID), self._metadata(request))  # noqa: E731
+        try:
+            decision = self._selector.decide(target, prepared, size, self._draw(), admit)
+        except RequestProblem as problem:
+            selected.close()
+            self._publisher.metric(messages.metric(messages.SAMPLE_SIZE, namespace, size, messages.BYTES))
+            self._refuse(problem, namespace)
+            return None
         if decision.selected:
             return selected
         selected.close()
@@ -266,6 +278,7 @@ class FeedbackService:
         """A selected sample: to the spool, or straight to S3 without one."""
         request, body = selected.request, selected.body
         try:
+            self._selector.save_budgets()  # before the sample waits anywhere: a crash must not refund its budget
             self._publisher.metric(messages.metric(messages.SAMPLE_SIZE, config.metrics_namespace, selected.size, messages.BYTES))
             record = self._record(request, selected.target, selected.size)
             if self.durable is not None and config.delivery.spooled:
@@ -289,17 +302,10 @@ class FeedbackService:
 
         Refused when its prediction message could never reach IoT Core (SPEC §9.11).
         """
-        metadata = {**request.metadata, "publish-ts": messages.publish_timestamp(self._clock())}
+        metadata = self._metadata(request)
         unique = self._new_id()
         key = target.object_key(unique)
-        prediction = messages.prediction_message(target.bucket, key, request.prediction, target.config_id, metadata)
-        length = len(json.dumps(prediction, separators=(",", ":")))
-        if length > messages.IOT_CORE_MESSAGE_LIMIT:
-            reason = (
-                f"the prediction message would be {length} bytes; AWS IoT Core takes at most {messages.IOT_CORE_MESSAGE_LIMIT} "
-                "(send a smaller ModelPrediction or Metadata)"
-            )
-            raise RequestProblem(messages.INVALID_MODEL_PREDICTION, reason, request.request_id)
+        self._prediction_fits(request, target, key, metadata)
         return SampleRecord(
             entry_id=unique,
             request_id=request.request_id,
@@ -312,6 +318,21 @@ class FeedbackService:
             created=0.0,  # stamped by the outbox when it spools the sample
             size=size,
         )
+
+    def _metadata(self, request: FeedbackRequest) -> dict[str, Any]:
+        return {**request.metadata, "publish-ts": messages.publish_timestamp(self._clock())}
+
+    @staticmethod
+    def _prediction_fits(request: FeedbackRequest, target: FeedbackConfig, key: str, metadata: dict[str, Any]) -> None:
+        """Refuses a sample whose prediction message could never reach IoT Core (SPEC §9.11)."""
+        prediction = messages.prediction_message(target.bucket, key, request.prediction, target.config_id, metadata)
+        length = len(json.dumps(prediction, separators=(",", ":")))
+        if length > messages.IOT_CORE_MESSAGE_LIMIT:
+            reason = (
+                f"the prediction message would be {length} bytes; AWS IoT Core takes at most {messages.IOT_CORE_MESSAGE_LIMIT} "
+                "(send a smaller ModelPrediction or Metadata)"
+            )
+            raise RequestProblem(messages.INVALID_MODEL_PREDICTION, reason, request.request_id)
 
     def _spool(self, durable: Outbox, record: SampleRecord, body: bytes | BinaryIO) -> None:
         try:

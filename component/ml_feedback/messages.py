@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .numbers import non_finite
+from .numbers import finite, non_finite
 
 # -- topics (configuration keys and their defaults, SPEC §3) --------------------------------
 
@@ -136,8 +136,9 @@ class FeedbackRequest:
     prediction: Any
     metadata: dict[str, Any] = field(default_factory=dict)
     request_id: str = ""
-    embedding: list[float] | None = None
-    fingerprint: int | None = None
+    # As sent: a configuration whose strategies use them checks them (selection.py); v1 ones ignore them, as v1 did.
+    embedding: Any = None
+    fingerprint: Any = None
 
 
 class RequestProblem(ValueError):
@@ -193,8 +194,13 @@ def parse_embedding(value: Any) -> list[float]:
     """An Embedding field as floats; ValueError naming the first bad element and the expected shape otherwise."""
     if not isinstance(value, list) or not value:
         raise ValueError(f"Embedding must be {EMBEDDING_SHAPE}, got {shown(value)}")
+    try:
+        if set(map(type, value)) <= {float, int} and all(map(math.isfinite, value)):  # the common case, at C speed
+            return value
+    except OverflowError:  # an int too large for a double
+        pass
     for index, number in enumerate(value):
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        if finite(number, text_allowed=False) is None:
             raise ValueError(f"Embedding[{index}] is {shown(number)}; Embedding must be {EMBEDDING_SHAPE}")
     return [float(number) for number in value]
 
@@ -222,24 +228,32 @@ class UndecodableMessage:
 
 
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_INNERMOST_PAIR = re.compile(rb"[\[{][\]}]")
+# A JSON number too large for a double (json.loads makes it inf) has an exponent of three digits or more, or, with a
+# smaller one, at least 210 digits. Text mapped to "0" for digits, "e" for e and E, "+" and " " for all else shows
+# either as a substring: searched at C speed (a regular expression takes milliseconds on a detector's output).
+_NUMBER_SHAPES = bytes(48 if 48 <= b <= 57 else 101 if b in b"eE" else 43 if b == 43 else 32 for b in range(256))
+_OVERFLOW_SIGNS = (b"e000", b"e+000", b"0" * 200)
 NESTING_PROBLEM = f"the message nests deeper than {MAX_NESTING} levels"
 
 
 def text_nests_deeper(data: bytes | str, limit: int = MAX_NESTING) -> bool:
-    """Whether JSON text nests deeper than `limit`, found without parsing it (so without recursion)."""
+    """Whether JSON text nests deeper than `limit`, found without parsing it (so without recursion).
+
+    Outside strings, only the brackets are kept; each pass removes the innermost
+    pairs, one level. Brackets left after `limit` passes nest deeper. A list of
+    a thousand detections is three levels: three passes at C speed.
+    """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
-    depth = 0
-    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', raw)):
-        if bracket.group() in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        brackets = _INNERMOST_PAIR.sub(b"", brackets)
+        if not brackets:
+            return False
+    return any(opening in brackets for opening in (b"[", b"{"))
 
 
 def value_nests_deeper(value: Any, limit: int = MAX_NESTING) -> bool:
@@ -374,19 +388,24 @@ def parse_feedback_request(raw: bytes | str | dict[str, Any] | UndecodableMessag
     prediction = document["ModelPrediction"]
     if not isinstance(prediction, (list, dict)):
         raise RequestProblem(INVALID_MODEL_PREDICTION, "ModelPrediction must be a list or an object", request_id)
-    for code, value, name in ((INVALID_MODEL_PREDICTION, prediction, "ModelPrediction"), (INVALID_REQUEST, metadata, "Metadata")):
-        where = non_finite(value, name)
-        if where:
-            raise RequestProblem(code, f"{where} is not a finite number (JSON has no NaN or Infinity)", request_id)
-    embedding = fingerprint = None
-    try:
-        if document.get("Embedding") is not None:
-            embedding = parse_embedding(document["Embedding"])
-        if document.get("Fingerprint") is not None:
-            fingerprint = parse_fingerprint(document["Fingerprint"])
-    except ValueError as exc:
-        raise RequestProblem(INVALID_REQUEST, str(exc), request_id) from None
+    if _may_hold_non_finite(raw):
+        for code, value, name in ((INVALID_MODEL_PREDICTION, prediction, "ModelPrediction"), (INVALID_REQUEST, metadata, "Metadata")):
+            where = non_finite(value, name)
+            if where:
+                raise RequestProblem(code, f"{where} is not a finite number (JSON has no NaN or Infinity)", request_id)
+    embedding, fingerprint = document.get("Embedding"), document.get("Fingerprint")
     return FeedbackRequest(config_id, decoded, path, prediction, metadata, request_id, embedding, fingerprint)
+
+
+def _may_hold_non_finite(raw: Any) -> bool:
+    """Whether the parsed request may hold NaN or an infinity: text parsed here refuses NaN and Infinity, so only a
+    number too large for a double can be one; a dict parsed elsewhere may hold anything."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if not isinstance(raw, bytes):
+        return True
+    shapes = raw.translate(_NUMBER_SHAPES)
+    return any(sign in shapes for sign in _OVERFLOW_SIGNS)
 
 
 # -- JSON and S3 metadata safety ---------------------------------------------------------------

@@ -14,7 +14,7 @@ uploads, which `selection.py` remembers and hands in.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,9 +59,16 @@ class Strategy:
 
 
 @dataclass(frozen=True)
-class Detection:
-    score: float
-    label: str | None = None
+class Detections:
+    """A detector's output: each detection's score and label, in order (a label is None where there is none)."""
+
+    scores: list[float]
+    raw_labels: list[Any]
+    class_ids: bool = False  # SageMaker's rows: labels are class ids, matched as text
+
+    @property
+    def labels(self) -> list[str | None]:
+        return [label_text(label) for label in self.raw_labels] if self.class_ids else self.raw_labels
 
 
 def label_text(label: Any) -> str:
@@ -71,57 +78,101 @@ def label_text(label: Any) -> str:
     return str(label)
 
 
-def detections(prediction: Any) -> list[Detection] | str:
-    """A detector's prediction as its detections, or why it is not one (with the shape expected)."""
+def detections(prediction: Any) -> Detections | str:
+    """A detector's prediction as its detections, or why it is not one (with the shape expected).
+
+    Boxes are checked for their form (four values) but not read: no strategy uses them. A busy
+    detector sends a thousand boxes in every request, so the common, well-formed case is checked
+    a column at a time at C speed; only a request that fails it is walked box by box, for the message.
+    """
+    try:
+        found = _well_formed_detections(prediction)
+    except (TypeError, AttributeError, OverflowError, ValueError):
+        found = None
+    return found if found is not None else _detection_problem(prediction)
+
+
+def _well_formed_detections(prediction: Any) -> Detections | None:
+    if type(prediction) is dict:
+        rows = prediction.get("prediction")
+        if len(prediction) != 1 or type(rows) is not list or not set(map(type, rows)) <= {list} or not set(map(len, rows)) <= {6}:
+            return None
+        scores, ids = [row[1] for row in rows], [row[0] for row in rows]
+        return Detections(scores, ids, class_ids=True) if _fractions(scores) and _finite_numbers(ids) else None
+    if type(prediction) is not list or not set(map(type, prediction)) <= {dict}:
+        return None
+    scores = [item.get("score") for item in prediction]
+    labels = [item.get("label") for item in prediction]
+    boxes = [item.get("box") for item in prediction if "box" in item]
+    if not _fractions(scores) or not set(map(type, labels)) <= {str, type(None)}:
+        return None
+    if not set(map(type, boxes)) <= {list, type(None)} or not set(len(box) for box in boxes if box is not None) <= {4}:
+        return None
+    return Detections(scores, labels)
+
+
+def _finite_numbers(values: list[Any]) -> bool:
+    return set(map(type, values)) <= {float, int} and all(map(math.isfinite, values))
+
+
+def _fractions(values: list[Any]) -> bool:
+    return _finite_numbers(values) and (not values or (min(values) >= 0 and max(values) <= 1))
+
+
+def _detection_problem(prediction: Any) -> str:
+    """The first thing wrong with a prediction that is not a well-formed detection list, in words."""
     if isinstance(prediction, dict):
         rows = prediction.get("prediction")
-        if set(prediction) != {"prediction"} or not isinstance(rows, list):
+        if len(prediction) != 1 or not isinstance(rows, list):
             return f"ModelPrediction must be {DETECTION_SHAPE}"
-        found = []
         for index, row in enumerate(rows):
-            if not isinstance(row, list) or len(row) != 6 or not all(_number(value) for value in row):
+            if type(row) is not list or len(row) != 6 or not _number(row[0]) or not _number(row[1]):
                 return f"ModelPrediction.prediction[{index}] must be [class_id, score, xmin, ymin, xmax, ymax], got {shown(row)}"
             if not 0 <= row[1] <= 1:
                 return f"ModelPrediction.prediction[{index}] has score {row[1]!r}; a score is between 0 and 1"
-            found.append(Detection(float(row[1]), label_text(row[0])))
-        return found
+        return f"ModelPrediction must be {DETECTION_SHAPE}"
     if not isinstance(prediction, list):
         return f"ModelPrediction must be {DETECTION_SHAPE}"
-    found = []
     for index, item in enumerate(prediction):
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             return f"ModelPrediction[{index}] is not a detection object; ModelPrediction must be {DETECTION_SHAPE}"
-        if "score" not in item:
+        score = item.get("score")
+        if score is None:
             return f"ModelPrediction[{index}] has no score; ModelPrediction must be {DETECTION_SHAPE}"
-        score, label, box = item["score"], item.get("label"), item.get("box")
         if not _number(score) or not 0 <= score <= 1:
             return f"ModelPrediction[{index}].score must be a number between 0 and 1, got {shown(score)}"
-        if label is not None and not isinstance(label, str):
+        label = item.get("label")
+        if label is not None and type(label) is not str:
             return f"ModelPrediction[{index}].label must be text, got {shown(label)}"
-        if box is not None and (not isinstance(box, list) or len(box) != 4 or not all(_number(value) for value in box)):
+        box = item.get("box")
+        if box is not None and (type(box) is not list or len(box) != 4):
             return f"ModelPrediction[{index}].box must be [x, y, w, h], got {shown(box)}"
-        found.append(Detection(float(score), label))
-    return found
+    return f"ModelPrediction must be {DETECTION_SHAPE}"
 
 
 def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and finite(value, text_allowed=False) is not None
+    """A finite int or float, not a bool (NaN fails every comparison, so `value - value == 0` holds only for finite ones)."""
+    kind = type(value)
+    return (kind is float and value - value == 0) or kind is int
 
 
-def _counted(found: Sequence[Detection], labels: frozenset[str] | None) -> list[Detection]:
-    return list(found) if labels is None else [d for d in found if d.label is not None and d.label in labels]
+def _counted(found: Detections, labels: frozenset[str] | None) -> list[float]:
+    """The scores of the detections of `labels` (all of them without)."""
+    if labels is None:
+        return found.scores
+    return [score for score, label in zip(found.scores, found.labels, strict=True) if label is not None and label in labels]
 
 
-def detection_uncertainty(found: Sequence[Detection], low: float, high: float, min_count: int, labels: frozenset[str] | None) -> bool:
+def detection_uncertainty(found: Detections, low: float, high: float, min_count: int, labels: frozenset[str] | None) -> bool:
     """At least `min_count` detections (of `labels`) the model is unsure of: `low <= score <= high`."""
-    return sum(1 for d in _counted(found, labels) if low <= d.score <= high) >= min_count
+    return sum(1 for score in _counted(found, labels) if low <= score <= high) >= min_count
 
 
 def detection_count(
-    found: Sequence[Detection], min_score: float, more_than: int | None, less_than: int | None, labels: frozenset[str] | None
+    found: Detections, min_score: float, more_than: int | None, less_than: int | None, labels: frozenset[str] | None
 ) -> bool:
     """An unusual scene: more than `more_than` or fewer than `less_than` detections (of `labels`) scoring `min_score` or more."""
-    count = sum(1 for d in _counted(found, labels) if d.score >= min_score)
+    count = sum(1 for score in _counted(found, labels) if score >= min_score)
     return (more_than is not None and count > more_than) or (less_than is not None and count < less_than)
 
 
@@ -135,13 +186,21 @@ def novelty(unit_embedding: Any, unit_window: Any, threshold: float) -> bool:
     return bool(1.0 - float((unit_window @ unit_embedding).max()) > threshold)
 
 
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
+def near_duplicate(fingerprint: int, recent: Any, max_distance: int) -> bool:
+    """Some recent upload's fingerprint (a numpy uint64 array) is within `max_distance` bits of this one."""
+    import numpy
+
+    if len(recent) == 0:
+        return False
+    return bool((_popcount(numpy, recent ^ numpy.uint64(fingerprint)) <= max_distance).any())
 
 
-def near_duplicate(fingerprint: int, recent: Iterable[int], max_distance: int) -> bool:
-    """Some recent upload's fingerprint is within `max_distance` bits of this one."""
-    return any((fingerprint ^ other).bit_count() <= max_distance for other in recent)
+def _popcount(numpy: Any, values: Any) -> Any:
+    """Set bits of each uint64 (numpy 2's bitwise_count, or a byte table on older numpy)."""
+    if hasattr(numpy, "bitwise_count"):
+        return numpy.bitwise_count(values)
+    table = numpy.array([bin(byte).count("1") for byte in range(256)], dtype=numpy.uint8)
+    return table[values.view(numpy.uint8)].reshape(-1, 8).sum(axis=1)
 
 
 def least_confidence(probabilities: Sequence[float], threshold: float) -> bool:

@@ -16,7 +16,6 @@ import math
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from .sampling import (
     NEAR_DUPLICATE,
     NOVELTY,
     USES_DETECTIONS,
-    Detection,
+    Detections,
     Strategy,
     detection_count,
     detection_uncertainty,
@@ -47,6 +46,7 @@ log = logging.getLogger("ml_feedback.selection")
 BUDGET = "budget"
 PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 MOST_FINGERPRINTS = 10_000  # per configuration: NEAR_DUPLICATE's cost is linear in it
+MOST_DIMENSIONS = 4096  # an Embedding's length: a full NOVELTY window then holds at most 10000 x 4096 float32 (164 MB)
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,9 @@ class Prepared:
     """A request checked against its configuration's strategies, with what they need parsed once."""
 
     request: FeedbackRequest
-    found: list[Detection] | None = None
+    found: Detections | None = None
     unit_embedding: Any = None
+    fingerprint: int | None = None
 
 
 class _Memory:
@@ -86,7 +87,7 @@ class _Memory:
         self.embeddings: Any = None  # numpy (window, dimension) of unit rows, filled round-robin
         self.filled = 0
         self.next_row = 0
-        self.fingerprints: deque[tuple[float, int]] = deque(maxlen=MOST_FINGERPRINTS)
+        self.fingerprints = _Fingerprints() if any(s.name == NEAR_DUPLICATE for s in strategies) else None
 
     @property
     def dimension(self) -> int | None:
@@ -104,30 +105,52 @@ class _Memory:
             self.embeddings[self.next_row] = prepared.unit_embedding
             self.next_row = (self.next_row + 1) % self.window
             self.filled = min(self.filled + 1, self.window)
-        if prepared.request.fingerprint is not None:
-            self.fingerprints.append((now, prepared.request.fingerprint))
+        if prepared.fingerprint is not None and self.fingerprints is not None:
+            self.fingerprints.add(prepared.fingerprint, now)
 
-    def fingerprints_since(self, moment: float) -> list[int]:
-        while self.fingerprints and self.fingerprints[0][0] < moment:
-            self.fingerprints.popleft()
-        return [fingerprint for _, fingerprint in self.fingerprints]
+
+class _Fingerprints:
+    """The last MOST_FINGERPRINTS uploads' fingerprints and times, round-robin in numpy arrays: one request compares
+    with all of them in a few vectorised steps instead of a Python loop."""
+
+    def __init__(self) -> None:
+        import numpy
+
+        self._numpy = numpy
+        self.values = numpy.zeros(MOST_FINGERPRINTS, dtype=numpy.uint64)
+        self.times = numpy.full(MOST_FINGERPRINTS, -numpy.inf)
+        self._next = 0
+
+    def add(self, fingerprint: int, now: float) -> None:
+        self.values[self._next] = fingerprint
+        self.times[self._next] = now
+        self._next = (self._next + 1) % MOST_FINGERPRINTS
+
+    def since(self, moment: float) -> Any:
+        """The fingerprints of the uploads at `moment` or later."""
+        return self.values[self.times >= moment]
 
 
 class BudgetCounts:
     """Samples and bytes each configuration's budget has spent in its current period, kept in a JSON file.
 
-    The file is replaced whole after each counted sample (a rename, atomic): a
-    restart or a crash of the component keeps the count. A file that cannot
-    be read is reported once and counts start from zero.
+    `save()` replaces the file whole (a rename, atomic); the worker that takes a
+    counted sample calls it before the sample is spooled, so a restart or a crash
+    of the component keeps the count, and the intake thread never writes a file.
+    A file that cannot be read is reported once and counts start from zero.
+    Not thread-safe: the Selector serialises calls.
     """
 
     def __init__(self, path: Path | None) -> None:
         self._path = path
         self._counts: dict[str, dict[str, Any]] = {}
+        self.changed = False
         if path is not None and path.exists():
             try:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
-                self._counts = {str(k): dict(v) for k, v in loaded.items() if isinstance(v, dict)}
+                self._counts = {str(k): dict(v) for k, v in loaded.items() if _well_formed(v)}
+                if len(self._counts) != len(loaded):
+                    log.warning("sampling budgets: %d malformed entries in %s start from zero", len(loaded) - len(self._counts), path)
             except (OSError, ValueError, TypeError, AttributeError) as exc:
                 log.warning("sampling budgets start from zero: %s cannot be read (%s)", path, exc)
 
@@ -142,7 +165,7 @@ class BudgetCounts:
         spent["samples"] += 1
         spent["bytes"] += size
         self._counts[config_id] = spent
-        self._save()
+        self.changed = True
 
     def _spent(self, config_id: str, budget: Budget, now: float) -> dict[str, Any]:
         current = self._counts.get(config_id)
@@ -151,25 +174,40 @@ class BudgetCounts:
             return {"per": budget.per, "window": window, "samples": 0, "bytes": 0}
         return current
 
-    def _save(self) -> None:
+    def snapshot(self) -> str:
+        self.changed = False
+        return json.dumps(self._counts, sort_keys=True)
+
+    def save(self, text: str) -> None:
         if self._path is None:
             return
         temporary = self._path.with_name(self._path.name + ".tmp")
         try:
-            temporary.write_text(json.dumps(self._counts, sort_keys=True), encoding="utf-8")
+            temporary.write_text(text, encoding="utf-8")
             os.replace(temporary, self._path)
         except OSError as exc:
             log.warning("sampling budgets could not be saved to %s (%s); a restart would forget this period's count", self._path, exc)
 
 
+def _well_formed(entry: Any) -> bool:
+    """A saved count as `spend` writes it: anything else (a hand edit, a disk error) starts that budget from zero."""
+    if not isinstance(entry, dict) or entry.get("per") not in PERIOD_SECONDS:
+        return False
+    return all(type(entry.get(key)) is int and entry[key] >= 0 for key in ("window", "samples", "bytes"))
+
+
 class Selector:
     """Decides, for each request, whether its configuration uploads it; thread-safe."""
 
-    def __init__(self, budget_file: Path | None = None, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+    def __init__(
+        self, budget_file: Path | None = None, clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`clock` places budgets in calendar periods; `monotonic` times NEAR_DUPLICATE's window (a wall clock can jump)."""
+        self._clock, self._monotonic = clock, monotonic
         self._lock = threading.Lock()
         self._memories: dict[str, _Memory] = {}
         self._budgets = BudgetCounts(budget_file)
+        self._saving = threading.Lock()
 
     def prepare(self, target: FeedbackConfig, request: FeedbackRequest) -> Prepared:
         """Checks the request has what each strategy needs, in the shape it needs; raises RequestProblem otherwise."""
@@ -187,58 +225,76 @@ class Selector:
                 raise RequestProblem(messages.INVALID_MODEL_PREDICTION, problem, request.request_id)
             if strategy.name == NOVELTY and prepared.unit_embedding is None:
                 prepared.unit_embedding = self._unit_embedding(target, request)
-            if strategy.name == NEAR_DUPLICATE and request.fingerprint is None:
-                raise RequestProblem(
-                    messages.INVALID_REQUEST,
-                    f"NEAR_DUPLICATE needs a Fingerprint: {messages.FINGERPRINT_SHAPE}",
-                    request.request_id,
-                )
+            if strategy.name == NEAR_DUPLICATE and prepared.fingerprint is None:
+                if request.fingerprint is None:
+                    reason = f"NEAR_DUPLICATE needs a Fingerprint: {messages.FINGERPRINT_SHAPE}"
+                    raise RequestProblem(messages.INVALID_REQUEST, reason, request.request_id)
+                try:
+                    prepared.fingerprint = messages.parse_fingerprint(request.fingerprint)
+                except ValueError as exc:
+                    raise RequestProblem(messages.INVALID_REQUEST, str(exc), request.request_id) from None
         return prepared
 
     def _unit_embedding(self, target: FeedbackConfig, request: FeedbackRequest) -> Any:
         if request.embedding is None:
             raise RequestProblem(messages.INVALID_REQUEST, f"NOVELTY needs an Embedding: {messages.EMBEDDING_SHAPE}", request.request_id)
+        try:
+            numbers = messages.parse_embedding(request.embedding)
+        except ValueError as exc:
+            raise RequestProblem(messages.INVALID_REQUEST, str(exc), request.request_id) from None
+        if len(numbers) > MOST_DIMENSIONS:
+            reason = f"Embedding has {len(numbers)} numbers; NOVELTY takes at most {MOST_DIMENSIONS}"
+            raise RequestProblem(messages.INVALID_REQUEST, reason, request.request_id)
         import numpy
 
-        vector = numpy.asarray(request.embedding, dtype=numpy.float64)
+        vector = numpy.asarray(numbers, dtype=numpy.float64)
         length = math.sqrt(float(vector @ vector))
         if not length or not math.isfinite(length):
             reason = "Embedding has no direction (all zeros) or is too large; NOVELTY compares directions"
             raise RequestProblem(messages.INVALID_REQUEST, reason, request.request_id)
         with self._lock:
-            dimension = self._memory(target).dimension
-        if dimension is not None and len(vector) != dimension:
-            reason = (
-                f"Embedding has {len(vector)} numbers; configuration {target.config_id}'s NOVELTY window holds embeddings "
-                f"of {dimension} (send one model's embeddings to one configuration)"
-            )
-            raise RequestProblem(messages.INVALID_REQUEST, reason, request.request_id)
+            _check_dimension(self._memory(target), target, prepared_length=len(vector), request_id=request.request_id)
         return (vector / length).astype(numpy.float32)
 
-    def decide(self, target: FeedbackConfig, prepared: Prepared, size: int, draw: float) -> Decision:
-        """Every strategy in order must select the sample, then the budget must have room; a selected sample is remembered."""
-        now = self._clock()
+    def decide(
+        self, target: FeedbackConfig, prepared: Prepared, size: int, draw: float, admit: Callable[[], None] | None = None
+    ) -> Decision:
+        """Every strategy in order must select the sample, then the budget must have room; then `admit` may still refuse
+        it (raising RequestProblem). Only a sample admitted is counted and remembered, so a refused one never counts."""
+        now, moment = self._clock(), self._monotonic()
         with self._lock:
             memory = self._memory(target)
+            if prepared.unit_embedding is not None:  # another request may have set the window's dimension since prepare
+                _check_dimension(memory, target, len(prepared.unit_embedding), prepared.request.request_id)
             for strategy in target.strategies:
-                if not self._selects(strategy, prepared, memory, draw, now):
+                if not self._selects(strategy, prepared, memory, draw, moment):
                     return Decision(False, strategy.name)
             budget = target.budget
+            if budget is not None and not self._budgets.allows(target.config_id, budget, size, now):
+                return Decision(False, BUDGET)
+            if admit is not None:
+                admit()
             if budget is not None:
-                if not self._budgets.allows(target.config_id, budget, size, now):
-                    return Decision(False, BUDGET)
                 self._budgets.spend(target.config_id, budget, size, now)
-            memory.remember(prepared, now)
+            memory.remember(prepared, moment)
         return Decision(True)
+
+    def save_budgets(self) -> None:
+        """Writes the budget counts if a sample was counted since the last write (a worker thread calls this)."""
+        with self._saving:
+            with self._lock:
+                if not self._budgets.changed:
+                    return
+                text = self._budgets.snapshot()
+            self._budgets.save(text)
 
     def _selects(self, strategy: Strategy, prepared: Prepared, memory: _Memory, draw: float, now: float) -> bool:
         if strategy.name == NOVELTY:
             return novelty(prepared.unit_embedding, memory.recent_embeddings() if memory.filled else (), strategy.threshold or 0.0)
         if strategy.name == NEAR_DUPLICATE:
-            fingerprint = prepared.request.fingerprint
-            assert fingerprint is not None
-            recent = memory.fingerprints_since(now - strategy.window_seconds)
-            return not near_duplicate(fingerprint, recent, strategy.max_distance)
+            fingerprint = prepared.fingerprint
+            assert fingerprint is not None and memory.fingerprints is not None
+            return not near_duplicate(fingerprint, memory.fingerprints.since(now - strategy.window_seconds), strategy.max_distance)
         if strategy.name in USES_DETECTIONS:
             assert prepared.found is not None
             if strategy.name == DETECTION_UNCERTAINTY:
@@ -246,9 +302,19 @@ class Selector:
             return detection_count(prepared.found, strategy.min_score, strategy.more_than, strategy.less_than, strategy.labels)
         return should_upload(strategy, prepared.request.prediction, draw)
 
-    def _memory(self, target: FeedbackConfig) -> _Memory:
+    def _memory(self, target: FeedbackConfig) -> _Memory:  # under self._lock
         """A configuration whose strategies changed starts with an empty memory."""
         memory = self._memories.get(target.config_id)
         if memory is None or memory.strategies != target.strategies:
             memory = self._memories[target.config_id] = _Memory(target.strategies)
         return memory
+
+
+def _check_dimension(memory: _Memory, target: FeedbackConfig, prepared_length: int, request_id: str) -> None:
+    dimension = memory.dimension
+    if dimension is not None and prepared_length != dimension:
+        reason = (
+            f"Embedding has {prepared_length} numbers; configuration {target.config_id}'s NOVELTY window holds embeddings "
+            f"of {dimension} (send one model's embeddings to one configuration)"
+        )
+        raise RequestProblem(messages.INVALID_REQUEST, reason, request_id)

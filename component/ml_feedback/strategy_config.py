@@ -19,6 +19,8 @@ from .sampling import (
     NOVELTY,
     RANDOM_SAMPLING,
     STRATEGIES,
+    USES_DETECTIONS,
+    USES_PREDICTION,
     V1_STRATEGIES,
     Strategy,
     label_text,
@@ -68,7 +70,17 @@ def parse_strategies(value: Any, key: str, problems: list[str]) -> tuple[tuple[S
     if not value:
         problems.append(f"{key}: a list of strategies needs at least one strategy object")
     parsed = [parse_strategy(item, f"{key}[{index}]", problems, json_string_allowed=False) for index, item in enumerate(value)]
-    return tuple(strategy for strategy in parsed if strategy is not None), True
+    strategies = tuple(strategy for strategy in parsed if strategy is not None)
+    names = [strategy.name for strategy in strategies]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        problems.append(f"{key}: {', '.join(repeated)} appears more than once; a list names each strategy once")
+    if any(name in USES_PREDICTION for name in names) and any(name in USES_DETECTIONS for name in names):
+        problems.append(
+            f"{key}: {', '.join(n for n in names if n in USES_PREDICTION + USES_DETECTIONS)} need different predictions "
+            "(probabilities and detections); no request could satisfy both"
+        )
+    return strategies, True
 
 
 def parse_strategy(value: Any, key: str, problems: list[str], *, json_string_allowed: bool = True) -> Strategy | None:
@@ -158,7 +170,7 @@ def _detection_uncertainty(spec: dict[str, Any], key: str, problems: list[str]) 
 def _detection_count(spec: dict[str, Any], key: str, problems: list[str]) -> Strategy:
     min_score = _fraction(spec, "min-score", key, problems, "DETECTION_COUNT needs a min-score between 0.0 and 1.0")
     more_than = _count(spec, "more-than", key, problems, 0, MOST_COUNT, None)
-    less_than = _count(spec, "less-than", key, problems, 0, MOST_COUNT, None)
+    less_than = _count(spec, "less-than", key, problems, 1, MOST_COUNT, None)  # no count is below 0
     if spec.get("more-than") is None and spec.get("less-than") is None:
         problems.append(f"{key}: DETECTION_COUNT needs more-than, less-than or both (whole numbers)")
     return Strategy(DETECTION_COUNT, min_score=min_score, more_than=more_than, less_than=less_than, labels=_labels(spec, key, problems))
@@ -192,8 +204,8 @@ def parse_budget(value: Any, key: str, problems: list[str]) -> Budget | None:
     per = spec.get("per")
     if per not in PERIOD_SECONDS:
         problems.append(f"{key}.per: must be one of {', '.join(PERIOD_SECONDS)}, got {per!r}")
-    max_samples = _count(spec, "max-samples", key, problems, 0, 10**9, None)
-    max_bytes = _count(spec, "max-bytes", key, problems, 0, 10**15, None)
+    max_samples = _count(spec, "max-samples", key, problems, 1, 10**9, None)
+    max_bytes = _count(spec, "max-bytes", key, problems, 1, 10**15, None)
     if spec.get("max-samples") is None and spec.get("max-bytes") is None:
         problems.append(f'{key}: needs max-samples, max-bytes or both, e.g. {{"max-samples": 100, "per": "hour"}}')
     if len(problems) != before:

@@ -253,7 +253,8 @@ def test_the_component_reads_back_what_the_sdk_sends(published):
     feedback.publish(**VALID, Embedding=np.array([0.5, -1.25]), Fingerprint=ml.fingerprint(image))
     [(_, message)] = published.calls
     request = messages.parse_feedback_request(message.binary_message.message, "unused")
-    assert (request.request_id, request.embedding, request.fingerprint) == (feedback.last_request_id, [0.5, -1.25], 2**64 - 1)
+    assert (request.request_id, request.embedding, request.fingerprint) == (feedback.last_request_id, [0.5, -1.25], "ffffffffffffffff")
+    assert (messages.parse_embedding(request.embedding), messages.parse_fingerprint(request.fingerprint)) == ([0.5, -1.25], 2**64 - 1)
 
 
 def test_nothing_is_sent_when_a_check_fails(published):

@@ -13,7 +13,7 @@ from ml_feedback import messages
 from ml_feedback.config import ConfigError, parse_config
 from ml_feedback.feedback import FeedbackService
 from ml_feedback.messages import FeedbackRequest, RequestProblem
-from ml_feedback.sampling import DETECTION_SHAPE, Detection, detections
+from ml_feedback.sampling import DETECTION_SHAPE, Detections, detections
 from ml_feedback.selection import Selector
 
 
@@ -31,7 +31,7 @@ def decide(selector: Selector, target: Any, prediction: Any = (), embedding=None
         None,
         list(prediction) if isinstance(prediction, tuple) else prediction,
         embedding=embedding,
-        fingerprint=None if fingerprint is None else int(fingerprint, 16),
+        fingerprint=fingerprint,
     )
     return selector.decide(target, selector.prepare(target, request), size, draw)
 
@@ -88,7 +88,7 @@ def test_novelty_uploads_what_is_far_from_the_last_uploads():
 
 def test_near_duplicate_drops_repeats_within_the_window_of_seconds():
     clock = iter([0.0, 1.0, 2.0, 30.0, 61.5])
-    selector = Selector(clock=lambda: next(clock))
+    selector = Selector(monotonic=lambda: next(clock))
     target = configuration({"strategy-name": "NEAR_DUPLICATE", "max-distance": 6, "window-seconds": 60})
     assert outcomes(
         selector,
@@ -107,7 +107,7 @@ def test_a_list_uploads_an_uncertain_frame_once_and_names_the_strategy_that_drop
     )
     uncertain, sure = (0.5, 0.3, 0.2), (0.9, 0.05, 0.05)
     assert outcomes(
-        Selector(clock=lambda: 0.0),
+        Selector(monotonic=lambda: 0.0),
         target,
         {"prediction": uncertain, "fingerprint": "0f0f0f0f0f0f0f0f"},
         {"prediction": uncertain, "fingerprint": "0f0f0f0f0f0f0f0e"},  # the same frame again
@@ -122,10 +122,12 @@ def test_a_budget_counts_samples_and_bytes_per_period_and_survives_a_new_selecto
     target = configuration({"strategy-name": "RANDOM_SAMPLING", "rate": 1.0}, {"max-samples": 3, "max-bytes": 250, "per": "hour"})
     first = Selector(budget_file, clock=lambda: now[0])
     assert outcomes(first, target, {"size": 100}, {"size": 100}, {"size": 100}) == ["upload", "upload", "budget"]  # 300 > 250 bytes
+    first.save_budgets()  # what the worker taking a counted sample does before spooling it
     again = Selector(budget_file, clock=lambda: now[0])  # a restart
     assert outcomes(again, target, {"size": 50}, {"size": 1}) == ["upload", "budget"]  # the third sample; 3 per hour
     now[0] = 3600.0 * 11  # the next hour
     assert outcomes(again, target, {"size": 250}) == ["upload"]
+    again.save_budgets()
     assert json.loads(budget_file.read_text()) == {"Cfg": {"per": "hour", "window": 11, "samples": 1, "bytes": 250}}
 
 
@@ -198,38 +200,52 @@ def test_an_embedding_of_another_length_than_the_window_is_refused():
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "reason"),
+    ("strategy", "fields", "reason"),
     [
-        ("Embedding", [1.0, float("nan")], "ModelPrediction"),  # strict JSON cannot carry NaN: refused at parse time
-        ("Embedding", [1, "2"], "Embedding[1] is '2'; Embedding must be a non-empty list of finite numbers"),
-        ("Embedding", [], "Embedding must be a non-empty list of finite numbers, got []"),
         (
-            "Fingerprint",
-            "abc",
+            {"strategy-name": "NOVELTY", "threshold": 0.2},
+            {"embedding": [1, "2"]},
+            "Embedding[1] is '2'; Embedding must be a non-empty list of finite numbers",
+        ),
+        ({"strategy-name": "NOVELTY", "threshold": 0.2}, {"embedding": []}, "Embedding must be a non-empty list of finite numbers, got []"),
+        ({"strategy-name": "NOVELTY", "threshold": 0.2}, {"embedding": [1.0, 10**400]}, "Embedding[1] is 1000000000"),
+        ({"strategy-name": "NOVELTY", "threshold": 0.2}, {"embedding": [1.0, float("nan")]}, "Embedding[1] is nan; Embedding must be"),
+        (
+            {"strategy-name": "NOVELTY", "threshold": 0.2},
+            {"embedding": [1.0] * 4097},
+            "Embedding has 4097 numbers; NOVELTY takes at most 4096",
+        ),
+        (
+            {"strategy-name": "NEAR_DUPLICATE"},
+            {"fingerprint": "abc"},
             "Fingerprint must be 16 hex digits (a 64-bit difference hash, as greengrass_machine_learning_sdk.fingerprint makes), got 'abc'",
         ),
-        ("Fingerprint", "0123456789abcdeg", "Fingerprint must be 16 hex digits"),
-        ("Fingerprint", 12345, "Fingerprint must be 16 hex digits"),
+        ({"strategy-name": "NEAR_DUPLICATE"}, {"fingerprint": "0123456789abcdeg"}, "Fingerprint must be 16 hex digits"),
+        ({"strategy-name": "NEAR_DUPLICATE"}, {"fingerprint": 12345}, "Fingerprint must be 16 hex digits"),
     ],
 )
-def test_embedding_and_fingerprint_fields_of_the_wrong_shape(field, value, reason):
-    document = messages.feedback_request("Cfg", b"x", [0.5], None, "r-1")
-    document[field] = value
-    if reason == "ModelPrediction":
-        raw: Any = document  # a parsed JsonMessage can hold a NaN the JSON text could not
-        with pytest.raises(RequestProblem) as refused:
-            messages.parse_feedback_request(raw, "new")
-        assert refused.value.reason == "Embedding[1] is nan; Embedding must be a non-empty list of finite numbers"
-        return
+def test_embedding_and_fingerprint_of_the_wrong_shape_are_refused_by_the_configurations_that_use_them(strategy, fields, reason):
     with pytest.raises(RequestProblem) as refused:
-        messages.parse_feedback_request(json.dumps(document), "new")
+        decide(Selector(), configuration(strategy), **fields)
     assert refused.value.code == "InvalidRequest"
     assert refused.value.reason.startswith(reason)
 
 
+def test_a_v1_configuration_ignores_the_new_fields_as_v1_ignored_unknown_ones():
+    document = messages.feedback_request("Cfg", b"x", [0.5, 0.5], None, "r-1")
+    document.update({"Embedding": "n/a", "Fingerprint": ["not", "hex"]})
+    request = messages.parse_feedback_request(json.dumps(document), "new")
+    assert outcomes(Selector(), configuration({"strategy-name": "MARGIN", "threshold": 0.1}), {"prediction": request.prediction}) == [
+        "upload"
+    ]
+    target = configuration({"strategy-name": "MARGIN", "threshold": 0.1})
+    assert Selector().decide(target, Selector().prepare(target, request), 1, 0.0).selected
+
+
 def test_detections_read_both_shapes():
-    assert detections([{"label": "a", "score": 1}, {"score": 0.25, "box": [0, 0, 1, 1]}]) == [Detection(1.0, "a"), Detection(0.25)]
-    assert detections({"prediction": [[3.0, 0.5, 0, 0, 1, 1]]}) == [Detection(0.5, "3")]
+    assert detections([{"label": "a", "score": 1}, {"score": 0.25, "box": [0, 0, 1, 1]}]) == Detections([1, 0.25], ["a", None])
+    sagemaker = detections({"prediction": [[3.0, 0.5, 0, 0, 1, 1], [7, 1.0, 0, 0, 1, 1]]})
+    assert isinstance(sagemaker, Detections) and (sagemaker.scores, sagemaker.labels) == ([0.5, 1.0], ["3", "7"])
     assert detections({"prediction": [[3, 0.5, 0, 0, 1]]}) == (
         "ModelPrediction.prediction[0] must be [class_id, score, xmin, ymin, xmax, ymax], got [3, 0.5, 0, 0, 1]"
     )
@@ -293,7 +309,7 @@ def test_a_strategy_of_the_wrong_shape_is_rejected_at_deployment_by_key(strategy
         ),
         (
             {"per": "hour", "max-samples": -1},
-            "FeedbackConfigurationMap.Cfg.sampling-budget.max-samples: must be a whole number from 0 to 1000000000, got -1",
+            "FeedbackConfigurationMap.Cfg.sampling-budget.max-samples: must be a whole number from 1 to 1000000000, got -1",
         ),
     ],
 )
@@ -343,3 +359,90 @@ def test_drops_beyond_v1_carry_their_reason_and_a_budget_drop_its_metric():
     assert outbox.metric_names().count("SampleDroppedByBudget") == 1
     assert outbox.metric_names().count("SampleNotUsed") == 3
     assert len(uploader.puts) == 2
+
+
+# -- what the review found ---------------------------------------------------------------------------
+
+
+def test_a_sample_refused_after_its_selection_is_neither_remembered_nor_counted():
+    target = configuration({"strategy-name": "NEAR_DUPLICATE"}, {"max-samples": 1, "per": "day"})
+    selector = Selector()
+
+    def too_large() -> None:
+        raise RequestProblem("InvalidModelPrediction", "the prediction message would be too large", "r")
+
+    request = FeedbackRequest("Cfg", b"x", None, [0.5], fingerprint="00000000000000ab")
+    with pytest.raises(RequestProblem):
+        selector.decide(target, selector.prepare(target, request), 1, 0.0, too_large)
+    assert outcomes(selector, target, {"fingerprint": "00000000000000ab"}, {"fingerprint": "ffff0000ffff0000"}) == ["upload", "budget"]
+
+
+def test_a_window_set_by_another_request_since_prepare_is_checked_again():
+    selector, target = Selector(), configuration({"strategy-name": "NOVELTY", "threshold": 0.2})
+    two = selector.prepare(target, FeedbackRequest("Cfg", b"x", None, [], embedding=[1.0, 0.0]))
+    three = selector.prepare(target, FeedbackRequest("Cfg", b"x", None, [], embedding=[1.0, 0.0, 0.0]))
+    assert selector.decide(target, two, 1, 0.0).selected
+    with pytest.raises(RequestProblem) as refused:
+        selector.decide(target, three, 1, 0.0)
+    assert refused.value.reason.startswith("Embedding has 3 numbers; configuration Cfg's NOVELTY window holds embeddings of 2")
+
+
+def test_a_budget_file_that_parses_but_holds_nonsense_starts_that_budget_from_zero(tmp_path, caplog):
+    budget_file = tmp_path / "budgets.json"
+    budget_file.write_text(json.dumps({"Cfg": {"per": "hour", "window": 1, "samples": None, "bytes": 0}}))
+    target = configuration({"strategy-name": "RANDOM_SAMPLING", "rate": 1.0}, {"max-samples": 1, "per": "hour"})
+    assert outcomes(Selector(budget_file), target, {}, {}) == ["upload", "budget"]
+    assert "sampling budgets: 1 malformed entries" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (
+            {"sampling-strategy": [{"strategy-name": "NEAR_DUPLICATE"}, {"strategy-name": "NEAR_DUPLICATE", "max-distance": 0}]},
+            "FeedbackConfigurationMap.Cfg.sampling-strategy: NEAR_DUPLICATE appears more than once; a list names each strategy once",
+        ),
+        (
+            {
+                "sampling-strategy": [
+                    {"strategy-name": "ENTROPY", "threshold": 1},
+                    {"strategy-name": "DETECTION_COUNT", "min-score": 0.5, "less-than": 1},
+                ]
+            },
+            "FeedbackConfigurationMap.Cfg.sampling-strategy: ENTROPY, DETECTION_COUNT need different predictions (probabilities and "
+            "detections); no request could satisfy both",
+        ),
+        (
+            {"sampling-strategy": {"strategy-name": "DETECTION_COUNT", "min-score": 0.5, "less-than": 0}},
+            "FeedbackConfigurationMap.Cfg.sampling-strategy.less-than: must be a whole number from 1 to 1000000, got 0",
+        ),
+        (
+            {"sampling-budget": {"max-samples": 0, "per": "day"}},
+            "FeedbackConfigurationMap.Cfg.sampling-budget.max-samples: must be a whole number from 1 to 1000000000, got 0",
+        ),
+    ],
+)
+def test_configurations_no_request_could_meet_are_rejected(raw, problem):
+    body = {"s3-bucket-name": "bkt", "content-type": "image/jpeg", **raw}
+    with pytest.raises(ConfigError) as rejected:
+        parse_config({"FeedbackConfigurationMap": {"Cfg": body}})
+    assert problem in rejected.value.problems
+
+
+def test_an_inference_service_cannot_feed_a_configuration_that_needs_embeddings_or_fingerprints():
+    raw = {
+        "FeedbackConfigurationMap": {
+            "Novel": {
+                "s3-bucket-name": "bkt",
+                "content-type": "image/jpeg",
+                "sampling-strategy": {"strategy-name": "NOVELTY", "threshold": 0.2},
+            }
+        },
+        "InferenceServices": {"model": {"Backend": "http", "Url": "http://127.0.0.1:8080", "MLFeedbackConnectorConfigId": "Novel"}},
+    }
+    with pytest.raises(ConfigError) as rejected:
+        parse_config(raw)
+    assert rejected.value.problems == [
+        "InferenceServices.model.MLFeedbackConnectorConfigId: Novel uses NOVELTY, which needs an Embedding or a Fingerprint that "
+        "inference results do not carry"
+    ]
