@@ -13,9 +13,11 @@ uploads, which `selection.py` remembers and hands in.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from .messages import shown
@@ -101,12 +103,12 @@ def _well_formed_detections(prediction: Any) -> Detections | None:
         return Detections(scores, ids, class_ids=True) if _fractions(scores) and _finite_numbers(ids) else None
     if type(prediction) is not list or not set(map(type, prediction)) <= {dict}:
         return None
-    scores = [item.get("score") for item in prediction]
-    labels = [item.get("label") for item in prediction]
-    boxes = [item.get("box") for item in prediction if "box" in item]
+    scores = list(map(dict.get, prediction, repeat("score")))
+    labels = list(map(dict.get, prediction, repeat("label")))
+    boxes = list(map(dict.get, prediction, repeat("box")))
     if not _fractions(scores) or not set(map(type, labels)) <= {str, type(None)}:
         return None
-    if not set(map(type, boxes)) <= {list, type(None)} or not set(len(box) for box in boxes if box is not None) <= {4}:
+    if not set(map(type, boxes)) <= {list, type(None)} or not set(map(len, [box for box in boxes if box is not None])) <= {4}:
         return None
     return Detections(scores, labels)
 
@@ -160,7 +162,20 @@ def _counted(found: Detections, labels: frozenset[str] | None) -> list[float]:
     """The scores of the detections of `labels` (all of them without)."""
     if labels is None:
         return found.scores
-    return [score for score, label in zip(found.scores, found.labels, strict=True) if label is not None and label in labels]
+    if found.class_ids:  # compared as numbers, not turned into text one by one: "3" matches 3 and 3.0
+        ids = _class_ids(labels)
+        return [score for score, label in zip(found.scores, found.raw_labels, strict=True) if label in ids]
+    return [score for score, label in zip(found.scores, found.raw_labels, strict=True) if label in labels]
+
+
+@functools.lru_cache(maxsize=64)
+def _class_ids(labels: frozenset[str]) -> frozenset[float]:
+    ids = set()
+    for label in labels:
+        number = finite(label)
+        if number is not None:
+            ids.add(number)
+    return frozenset(ids)
 
 
 def detection_uncertainty(found: Detections, low: float, high: float, min_count: int, labels: frozenset[str] | None) -> bool:
