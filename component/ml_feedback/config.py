@@ -18,8 +18,7 @@ from . import messages
 from .inference.config import ServiceConfig, parse_services
 from .numbers import finite, whole
 from .sampling import NEAR_DUPLICATE, NOVELTY, V1_STRATEGIES, Strategy
-from .selection import Budget
-from .strategy_config import json_object, parse_budget, parse_strategies
+from .strategy_config import Budget, json_object, parse_budget, parse_strategies
 
 T = TypeVar("T")
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$")

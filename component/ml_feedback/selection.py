@@ -38,28 +38,15 @@ from .sampling import (
     prediction_problem,
     should_upload,
 )
+from .strategy_config import PERIOD_SECONDS, Budget
 
 if TYPE_CHECKING:
     from .config import FeedbackConfig
 
 log = logging.getLogger("ml_feedback.selection")
 BUDGET = "budget"
-PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 MOST_FINGERPRINTS = 10_000  # per configuration: NEAR_DUPLICATE's cost is linear in it
 MOST_DIMENSIONS = 4096  # an Embedding's length: a full NOVELTY window then holds at most 10000 x 4096 float32 (164 MB)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """`sampling-budget`: at most `max_samples` samples and/or `max_bytes` bytes per calendar minute, hour or day (UTC)."""
-
-    per: str
-    max_samples: int | None = None
-    max_bytes: int | None = None
-
-    def window(self, now: float) -> int:
-        """The number of the period `now` falls in: a budget starts afresh at each period's start."""
-        return int(now // PERIOD_SECONDS[self.per])
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ budgets of SPEC §10 are ours. Every problem names its key and what it takes.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from .numbers import finite, whole
@@ -25,7 +26,22 @@ from .sampling import (
     Strategy,
     label_text,
 )
-from .selection import PERIOD_SECONDS, Budget
+
+PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`sampling-budget`: at most `max_samples` samples and/or `max_bytes` bytes per calendar minute, hour or day (UTC)."""
+
+    per: str
+    max_samples: int | None = None
+    max_bytes: int | None = None
+
+    def window(self, now: float) -> int:
+        """The number of the period `now` falls in: a budget starts afresh at each period's start."""
+        return int(now // PERIOD_SECONDS[self.per])
+
 
 KEYS = {
     **{name: ("rate", "threshold") for name in V1_STRATEGIES},  # v1 let either key through for any of its four
