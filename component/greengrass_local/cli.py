@@ -110,7 +110,7 @@ def parse_broker(value: str | None) -> tuple[str, int] | None:
 
 
 async def run_local(args: argparse.Namespace) -> int:
-    from .nucleus import LocalNucleus
+    from .nucleus import LocalNucleus, RootInUse
 
     update = parse_update_config(args.update_config)
     _warn(operation_warnings(update))
@@ -129,7 +129,10 @@ async def run_local(args: argparse.Namespace) -> int:
     if args.until_finished:
         watch_until_finished(nucleus, args.until_finished, finished)
     nucleus.deployments.listeners.append(lambda record: report_deployment(record, nucleus.logs_dir, nucleus.store.versions))
-    await nucleus.start()
+    try:
+        await nucleus.start()
+    except RootInUse as busy:
+        raise CommandError(str(busy)) from None
     code = 0
     try:
         record = nucleus.deployments.submit(request)
@@ -330,9 +333,11 @@ def config_check_command(args: argparse.Namespace) -> int:
     if not isinstance(document, dict):
         raise CommandError("the configuration must be a JSON object")
     configuration: Any = document
-    if COMPONENT in document and isinstance(document[COMPONENT], dict):  # an --update-config document
+    if any("." in str(key) for key in document):  # component names are dotted, configuration keys never: --update-config
         update = {name: value for name, value in document.items() if isinstance(value, dict)}
-        _warn(operation_warnings(update))
+        _warn(operation_warnings(update) + component_warnings(update, [COMPONENT]))
+        if not isinstance(document.get(COMPONENT), dict):
+            raise CommandError(f"nothing to check: the document configures no {COMPONENT}")
         configuration = document[COMPONENT].get("MERGE", {})
         if not isinstance(configuration, dict):
             raise CommandError(f"{COMPONENT}.MERGE must be a JSON object")

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import string
 import tempfile
 from collections.abc import Callable
@@ -39,6 +40,23 @@ log = logging.getLogger("greengrass_local.nucleus")
 EMULATED_NUCLEUS_VERSION = "2.14.0"
 CLI_PRINCIPAL = "greengrass-cli#local"
 SOCKET_PATH_LIMIT = 108
+
+
+class RootInUse(Exception):
+    """Another nucleus serves this root: a second one would take its socket and run the same components' work folders."""
+
+
+def _socket_answers(path: str) -> bool:
+    target = os.path.realpath(path)
+    if not os.path.exists(target):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(target)
+        except OSError:
+            return False
+    return True
 
 
 class StateChanges:
@@ -131,6 +149,11 @@ class LocalNucleus:
         return self.socket_path if self._socket_dir is None else "../../ipc.socket"
 
     async def start(self) -> None:
+        if _socket_answers(self.socket_path):
+            raise RootInUse(
+                f"another local nucleus is running on {self.root} ({self.socket_path} answers); stop it first "
+                "(Ctrl-C in its terminal) or give this one another --root"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "work").mkdir(exist_ok=True)
         self._log_handler = open_greengrass_log(self.logs_dir)

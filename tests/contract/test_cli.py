@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -353,13 +354,21 @@ def test_a_version_that_is_not_there_lists_the_versions_that_are(short_tmp, proj
     run.wait_for_line("SUCCEEDED")
     missing = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Base=1.0.1")
     assert missing.returncode == 2
-    assert missing.stderr.splitlines()[1:] == [
+    nucleus_cause = (  # the nucleus's own text, word for word (IPC clients read it); the next line says what to do
+        "mlfeedback: deployment failed: Device is configured to run offline and no local component version satisfies the "
+        "requirements. Check whether the version constraints conflict and that the component exists in your AWS account with a "
+        "version that satisfies all constraints. Component {} version constraints: LOCAL_DEPLOYMENT requires =1.0.{}."
+    )
+    assert missing.stderr.splitlines() == [
+        nucleus_cause.format("test.Base", 1),
         "mlfeedback: test.Base: no stored version satisfies LOCAL_DEPLOYMENT requires =1.0.1; this device has 1.0.0. "
-        "Deploy one of them (--merge test.Base=1.0.0) or add the recipe of the version you want with --recipe-dir"
+        "Deploy one of them (--merge test.Base=1.0.0) or add the recipe of the version you want with --recipe-dir",
     ]
     nowhere = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Nowhere=1.0.0")
-    assert nowhere.stderr.splitlines()[1:] == [
-        "mlfeedback: test.Nowhere: no recipe of it on this device; add one with --recipe-dir (a folder holding its recipe file)"
+    assert nowhere.returncode == 2
+    assert nowhere.stderr.splitlines() == [
+        nucleus_cause.format("test.Nowhere", 0),
+        "mlfeedback: test.Nowhere: no recipe of it on this device; add one with --recipe-dir (a folder holding its recipe file)",
     ]
 
 
@@ -464,4 +473,52 @@ def test_local_deploy_until_finished_waits_for_the_run_to_end(short_tmp, project
     assert typo.returncode == 2
     assert typo.stderr.splitlines() == [
         "mlfeedback: --until-finished test.Jbo: the deployment has no such component; did you mean test.Job?"
+    ]
+
+
+def test_local_deploy_to_a_nucleus_killed_with_sigkill_says_to_start_one(short_tmp, project, local_run):
+    """A SIGKILLed emulator leaves its socket file behind: connecting is refused rather than the file missing."""
+    project.component("test.Base", lifecycle={"Run": "echo $$ > pid; exec sleep 600"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    orphan = int((root / "work" / "test.Base" / "pid").read_text())
+    try:
+        run.process.kill()
+        run.process.wait(10)
+        assert (root / "ipc.socket").exists()
+        stale = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Base=1.0.0")
+        assert stale.returncode == 2
+        assert stale.stderr.splitlines() == [
+            f"mlfeedback: no local nucleus is running on {root}: the one that left {root.resolve() / 'ipc.socket'} has stopped; "
+            f"start one with `mlfeedback local run --root {root} ...`"
+        ]
+    finally:
+        os.killpg(orphan, signal.SIGKILL)
+
+
+def test_a_second_local_run_on_a_root_in_use_is_refused_and_the_first_keeps_serving(short_tmp, project, local_run):
+    """Before, the second quietly took the first's socket and token, and both ran the same components' work folders."""
+    project.component("test.Base", lifecycle={"Run": "exec sleep 600"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    second = run_cli(*local_args("run", root, project.recipes, project.artifacts, "--merge", "test.Base=1.0.0"), timeout=60)
+    assert second.returncode == 2
+    assert second.stderr.splitlines() == [
+        f"mlfeedback: another local nucleus is running on {root.resolve()} ({root.resolve() / 'ipc.socket'} answers); stop it first "
+        "(Ctrl-C in its terminal) or give this one another --root"
+    ]
+    assert _list_components(root)[0]["state"] == "RUNNING"
+
+
+def test_config_check_names_a_misspelt_component(short_tmp):
+    typo = run_cli("config", "check", json.dumps({"community.greengrass.MLFeedbak": {"MERGE": {"RequestLimit": "5"}}}))
+    assert typo.returncode == 2
+    assert typo.stderr.splitlines() == [
+        "mlfeedback: warning: --update-config names community.greengrass.MLFeedbak, which is not in the deployment; "
+        "did you mean community.greengrass.MLFeedback?",
+        "mlfeedback: nothing to check: the document configures no community.greengrass.MLFeedback",
     ]

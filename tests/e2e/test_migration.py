@@ -123,3 +123,21 @@ def test_convert_v1_output_gives_the_uploads_the_v1_map_describes(short_tmp):
         assert s3.head_object(Bucket="my-aws-bucket-least-confidence-sampling", Key=stored["Key"])["ContentType"] == "image/png"
     finally:
         s3_server.stop()
+
+
+def test_a_first_deployment_with_a_bad_bucket_name_fails_saying_why_and_where(short_tmp):
+    """Before: `deployment failed: Service community.greengrass.MLFeedback in broken state after deployment`, nothing more."""
+    project = Project(short_tmp / "project")
+    add_component(project)
+    root = short_tmp / "root"
+    bad = {COMPONENT: {"MERGE": {"FeedbackConfigurationMap": {"Cam1": {"s3-bucket-name": "Not_A_Bucket", "content-type": "image/png"}}}}}
+    result = run_cli(
+        *local_args("run", root, project.recipes, project.artifacts, "--merge", f"{COMPONENT}=1.0.0", "--update-config", json.dumps(bad))
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"mlfeedback: deployment failed: Service {COMPONENT} in broken state after deployment",
+        f"mlfeedback: {COMPONENT}: invalid configuration: FeedbackConfigurationMap.Cam1.s3-bucket-name: required, must match "
+        "^[a-z0-9\\.\\-]{3,63}$, got 'Not_A_Bucket'",
+        f"mlfeedback: {COMPONENT}'s log: {root.resolve() / 'logs' / (COMPONENT + '.log')}",
+    ]

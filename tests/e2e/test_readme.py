@@ -103,9 +103,12 @@ class Terminal:
         env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)
         self.env = env
 
-    def _script(self, code: str) -> str:
+    def _script(self, code: str, keep_state: bool = True) -> str:
+        """The block after the exports and folder so far; a foreground block leaves its own for the next (one terminal),
+        a background one does not (it is another terminal)."""
         save = f"export -p | grep -v '^declare -[a-z]*r' > {shlex.quote(str(self.state))}; pwd > {shlex.quote(str(self.cwd))}"
-        return f"set -eo pipefail\n. {shlex.quote(str(self.state))}\ncd {shlex.quote(self.cwd.read_text().strip())}\ntrap {shlex.quote(save)} EXIT\n{code}\n"
+        trap = f"trap {shlex.quote(save)} EXIT\n" if keep_state else ""
+        return f"set -eo pipefail\n. {shlex.quote(str(self.state))}\ncd {shlex.quote(self.cwd.read_text().strip())}\n{trap}{code}\n"
 
     def run(self, block: Block) -> str:
         result = subprocess.run(
@@ -124,7 +127,11 @@ class Terminal:
         log = self.logs / f"background-{block.line}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                ["bash", "-c", self._script(block.code)], env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+                ["bash", "-c", self._script(block.code, keep_state=False)],
+                env=self.env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.background.append((process, log))
         deadline = time.monotonic() + BACKGROUND_SECONDS
@@ -186,6 +193,11 @@ def test_the_directives_are_read_as_written():
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="the README's commands are for a POSIX shell")
+def test_shell_commands_are_in_sh_blocks_so_that_they_are_run():
+    fences = {match.group(2) for match in map(FENCE.match, (REPO / "README.md").read_text(encoding="utf-8").splitlines()) if match}
+    assert fences & {"bash", "shell", "console", "zsh"} == set()
+
+
 def test_every_offline_command_in_the_readme_runs_in_order(tmp_path):
     steps = readme_steps((REPO / "README.md").read_text(encoding="utf-8"))
     ran = [step for step in steps if isinstance(step, Block) and step.kind != "skip"]
