@@ -117,6 +117,14 @@ def _finite_numbers(values: list[Any]) -> bool:
     return set(map(type, values)) <= {float, int} and all(map(math.isfinite, values))
 
 
+def _probabilities(values: list[Any]) -> bool:
+    """Finite, non-negative numbers (ints too large for a double are not)."""
+    try:
+        return _finite_numbers(values) and min(values) >= 0
+    except OverflowError:
+        return False
+
+
 def _fractions(values: list[Any]) -> bool:
     return _finite_numbers(values) and (not values or (min(values) >= 0 and max(values) <= 1))
 
@@ -249,13 +257,14 @@ def prediction_problem(strategy: Strategy | None, prediction: Any) -> str | None
         return f"{strategy.name} needs ModelPrediction as a list of probabilities, got an object"
     if not prediction:
         return f"{strategy.name} needs a non-empty ModelPrediction"
-    for index, value in enumerate(prediction):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"ModelPrediction[{index}] is not a number: {shown(value)}"
-        if finite(value, text_allowed=False) is None:
-            return f"ModelPrediction[{index}] is not a finite number: {shown(value)}"
-        if value < 0:
-            return f"ModelPrediction[{index}] is negative: {value!r}"
+    if not _probabilities(prediction):  # the common case at C speed; otherwise find the first bad value for the message
+        for index, value in enumerate(prediction):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"ModelPrediction[{index}] is not a number: {shown(value)}"
+            if finite(value, text_allowed=False) is None:
+                return f"ModelPrediction[{index}] is not a finite number: {shown(value)}"
+            if value < 0:
+                return f"ModelPrediction[{index}] is negative: {value!r}"
     if strategy.name == MARGIN and len(prediction) < 2:
         return "MARGIN needs at least 2 classes in ModelPrediction"
     if strategy.name == ENTROPY and not any(prediction):

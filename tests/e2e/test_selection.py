@@ -7,6 +7,7 @@ The README's worked examples, sent over IPC: what is selected lands in its bucke
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -49,7 +50,7 @@ SELECTION_MAP = {
         "s3-bucket-name": "fb-capped",
         "content-type": "image/jpeg",
         "sampling-strategy": {"strategy-name": "RANDOM_SAMPLING", "rate": 1},
-        "sampling-budget": {"max-samples": 10, "per": "day"},  # a day: a test never straddles the period's end
+        "sampling-budget": {"max-samples": 10, "per": "hour"},
     },
 }
 
@@ -125,7 +126,11 @@ def test_a_list_uploads_an_uncertain_frame_once_not_its_repeats(selection):
     assert len(selection.objects("fb-uncertain-once")) == 1
 
 
-def test_a_budget_of_10_caps_100_selected_samples_across_a_restart(selection):
+def test_a_budget_of_10_an_hour_caps_100_selected_samples_across_a_restart(selection):
+    """The issue's example. The budget starts afresh each hour (UTC), so the test does not begin in an hour's last minute."""
+    to_next_hour = 3600 - time.time() % 3600
+    if to_next_hour < 60:
+        time.sleep(to_next_hour + 1)
     first = outcomes(selection, "Capped", *[{}] * 5)
     restart_component(selection)
     rest = outcomes(selection, "Capped", *[{}] * 95)
