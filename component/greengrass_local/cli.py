@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import sys
 import time
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .lifecycle import State
-from .services.deployments import FAILED, SUCCEEDED, DeploymentRecord, DeploymentRequest
+from .nucleus_config import NUCLEUS
+from .services.deployments import CANCELED, FAILED, SUCCEEDED, DeploymentRecord, DeploymentRequest
 
 DEFAULT_ROOT = Path(".greengrass")
 
@@ -120,7 +122,9 @@ async def run_local(args: argparse.Namespace) -> int:
         add=parse_merge(args.merge),
         configuration=update,
     )
-    nucleus = LocalNucleus(Path(args.root), mqtt_broker=parse_broker(args.mqtt_broker))
+    nucleus = LocalNucleus(
+        Path(args.root), mqtt_broker=parse_broker(args.mqtt_broker), thing_name=args.thing_name, region=args.region or None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -141,7 +145,7 @@ async def run_local(args: argparse.Namespace) -> int:
         if finished.done() and not record.done.is_set():
             await _wait_any(record.done.wait(), stop.wait(), asyncio.sleep(10))
         if record.done.is_set():
-            _warn(component_warnings(update, sorted(nucleus.components)))
+            _warn(component_warnings(update, sorted([*nucleus.components, NUCLEUS])))
         if record.status == FAILED:
             code = 1
         elif args.until_finished and record.done.is_set() and args.until_finished not in nucleus.components:
@@ -240,7 +244,7 @@ def deploy_local(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.timeout
         while True:
             deployment = client.get_local_deployment_status(deployment_id=deployment_id).deployment
-            if deployment.status in (SUCCEEDED, FAILED):
+            if deployment.status in (SUCCEEDED, FAILED, CANCELED):
                 break
             if time.monotonic() > deadline:
                 raise CommandError(f"deployment {deployment_id} still {deployment.status} after {args.timeout:.0f} s")
@@ -250,7 +254,9 @@ def deploy_local(args: argparse.Namespace) -> int:
             cause = deployment.deployment_status_details.deployment_failure_cause if deployment.deployment_status_details else ""
             print_failure(cause or "", root / "logs", lambda name: _stored_versions(root, name))
             return 2
-        deployed = sorted(component.component_name for component in client.list_components().components or [])
+        if deployment.status == CANCELED:
+            raise CommandError(f"deployment {deployment_id} was cancelled")
+        deployed = sorted([NUCLEUS, *(component.component_name for component in client.list_components().components or [])])
         _warn(component_warnings(update, deployed))
         if args.until_finished:
             return wait_until_finished(client, args.until_finished, deadline, root / "logs")
@@ -298,6 +304,115 @@ def _stored_versions(root: Path, name: str) -> list[str]:
     from .store import ComponentStore
 
     return ComponentStore(root / "packages").versions(name)
+
+
+# -- greengrass-cli's everyday commands ----------------------------------------------------------
+
+
+def _client(root: Path) -> Any:
+    from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+    return GreengrassCoreIPCClientV2(client=connect_cli(root), executor=None)
+
+
+def _ipc_call(root: Path, call: Callable[[Any], Any]) -> Any:
+    """One request to the running emulator; a modeled error becomes one line, as greengrass-cli prints it."""
+    from awsiot.greengrasscoreipc.model import GreengrassCoreIPCError
+
+    client = _client(root)
+    try:
+        return call(client)
+    except GreengrassCoreIPCError as error:
+        raise CommandError(f"{type(error).__name__}: {getattr(error, 'message', None) or error}") from None
+    finally:
+        client.close()
+
+
+def _print_component(component: Any) -> None:
+    print(f"Component Name: {component.component_name}")
+    print(f"    Version: {component.version}")
+    print(f"    State: {component.state}")
+    print(f"    Configuration: {json.dumps(component.configuration, separators=(',', ':'))}")
+
+
+def component_list_command(args: argparse.Namespace) -> int:
+    components = _ipc_call(Path(args.root), lambda client: client.list_components().components or [])
+    print("Components currently running in Greengrass:")
+    for component in components:
+        _print_component(component)
+    return 0
+
+
+def component_details_command(args: argparse.Namespace) -> int:
+    _print_component(_ipc_call(Path(args.root), lambda client: client.get_component_details(component_name=args.name).component_details))
+    return 0
+
+
+def _names(value: str) -> list[str]:
+    """greengrass-cli's --names: separated with commas (or &), spaces around them ignored."""
+    return [name for name in re.split(r" *[&,]+ *", value.strip()) if name]
+
+
+def component_restart_command(args: argparse.Namespace) -> int:
+    for name in _names(args.names):
+        _ipc_call(Path(args.root), lambda client, name=name: client.restart_component(component_name=name))
+    return 0
+
+
+def component_stop_command(args: argparse.Namespace) -> int:
+    for name in _names(args.names):
+        _ipc_call(Path(args.root), lambda client, name=name: client.stop_component(component_name=name))
+    return 0
+
+
+def deployment_list_command(args: argparse.Namespace) -> int:
+    deployments = _ipc_call(Path(args.root), lambda client: client.list_local_deployments().local_deployments or [])
+    print("\n".join(f"Deployment ID: {d.deployment_id}\nCreated on: {d.created_on}\nStatus: {d.status}\n" for d in deployments), end="")
+    return 0
+
+
+def deployment_status_command(args: argparse.Namespace) -> int:
+    deployment = _ipc_call(Path(args.root), lambda client: client.get_local_deployment_status(deployment_id=args.deploymentId).deployment)
+    print(f"{deployment.deployment_id}: {deployment.status}")
+    print(f"Created on: {deployment.created_on}")
+    details = deployment.deployment_status_details
+    if deployment.status == FAILED and details is not None:
+        if details.detailed_deployment_status:
+            print(f"Detailed Status: {details.detailed_deployment_status}")
+        if details.deployment_error_stack:
+            print(f"Deployment Error Stack: {', '.join(details.deployment_error_stack)}")
+        if details.deployment_error_types:
+            print(f"Deployment Error Types: {', '.join(details.deployment_error_types)}")
+        if details.deployment_failure_cause and details.deployment_failure_cause.strip():
+            print(f"Deployment Failure Cause: {details.deployment_failure_cause}")
+    return 0
+
+
+def deployment_cancel_command(args: argparse.Namespace) -> int:
+    response = _ipc_call(Path(args.root), lambda client: client.cancel_local_deployment(deployment_id=args.deploymentId))
+    print(response.message)
+    return 0
+
+
+def logs_command(args: argparse.Namespace) -> int:
+    """A component's log (or the emulator's own, `greengrass`), read from ROOT/logs; --follow keeps printing new lines."""
+    logs_dir = Path(args.root) / "logs"
+    path = logs_dir / f"{args.name}.log"
+    if not path.is_file():
+        known = sorted(p.stem for p in logs_dir.glob("*.log")) if logs_dir.is_dir() else []
+        raise CommandError(f"no log {path}; the logs on {args.root}: {', '.join(known) or 'none'}")
+    with path.open(encoding="utf-8", errors="replace") as log:
+        lines = log.readlines()
+        sys.stdout.writelines(lines[-args.lines :] if args.lines else lines)
+        sys.stdout.flush()
+        while args.follow:
+            line = log.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.2)
+    return 0
 
 
 # -- pack ------------------------------------------------------------------------------------------
@@ -429,6 +544,17 @@ EXAMPLES = {
         "  --merge com.example.FeedbackClient=1.0.0",
         "mlfeedback local deploy --remove com.example.FeedbackClient",
     ],
+    "local component list": ["mlfeedback local component list", "mlfeedback local component list --root /tmp/gg"],
+    "local component details": ["mlfeedback local component details --name community.greengrass.MLFeedback"],
+    "local component restart": ["mlfeedback local component restart --names community.greengrass.MLFeedback,com.example.FeedbackClient"],
+    "local component stop": ["mlfeedback local component stop --names com.example.FeedbackClient"],
+    "local deployment list": ["mlfeedback local deployment list"],
+    "local deployment status": ["mlfeedback local deployment status --deploymentId 4f9cbf66-6e1c-4b4d-9a73-7c1f2e5c8d21"],
+    "local deployment cancel": ["mlfeedback local deployment cancel --deploymentId 4f9cbf66-6e1c-4b4d-9a73-7c1f2e5c8d21"],
+    "local logs": [
+        "mlfeedback local logs community.greengrass.MLFeedback",
+        "mlfeedback local logs greengrass --lines 50 --follow",
+    ],
     "pack": ["mlfeedback pack", "mlfeedback pack --project ../my-fork --artifact-dir /tmp/artifacts"],
     "recipe check": ["mlfeedback recipe check", "mlfeedback recipe check recipes/community.greengrass.MLFeedback-1.0.0.yaml my-recipes/"],
     "config check": ["mlfeedback config check my-config.json", 'mlfeedback config check \'{"RequestLimit": "5"}\''],
@@ -458,6 +584,39 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _client_commands(local: Any) -> None:
+    """greengrass-cli's everyday commands, with its option names, against the emulator running on --root."""
+    root_help = "root of the running `mlfeedback local run` (default %(default)s)"
+    component = _group(local, "component", "the components of a running emulator (greengrass-cli component)", "component_command")
+    listing = _command(component, "local component list", "every deployed component: version, state, configuration")
+    listing.set_defaults(handler=component_list_command)
+    details = _command(component, "local component details", "one component's version, state and configuration")
+    details.add_argument("-n", "--name", required=True, help="the component's name")
+    details.set_defaults(handler=component_details_command)
+    restart = _command(component, "local component restart", "restart components (Shutdown, then Install, Startup, Run)")
+    restart.add_argument("-n", "--names", required=True, help="the components' names, separated with commas")
+    restart.set_defaults(handler=component_restart_command)
+    stop = _command(component, "local component stop", "stop components (Shutdown, then FINISHED until restarted)")
+    stop.add_argument("-n", "--names", required=True, help="the components' names, separated with commas")
+    stop.set_defaults(handler=component_stop_command)
+    deployment = _group(local, "deployment", "the deployments of a running emulator (greengrass-cli deployment)", "deployment_command")
+    dlist = _command(deployment, "local deployment list", "every local deployment: id, creation time, status")
+    dlist.set_defaults(handler=deployment_list_command)
+    status = _command(deployment, "local deployment status", "one deployment's status, and why it failed")
+    status.add_argument("-i", "--deploymentId", required=True, help="the deployment's id (local deploy prints it)")
+    status.set_defaults(handler=deployment_status_command)
+    cancel = _command(deployment, "local deployment cancel", "cancel a queued or running deployment")
+    cancel.add_argument("-i", "--deploymentId", required=True, help="the deployment's id (local deploy prints it)")
+    cancel.set_defaults(handler=deployment_cancel_command)
+    logs = _command(local, "local logs", "a component's log from ROOT/logs (greengrass: the emulator's own)")
+    logs.add_argument("name", metavar="NAME", help="a component's name, or greengrass")
+    logs.add_argument("--lines", type=int, default=0, metavar="N", help="only the last N lines (default: all)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing lines as they are written, until Ctrl-C")
+    logs.set_defaults(handler=logs_command)
+    for command in (listing, details, restart, stop, dlist, status, cancel, logs):
+        command.add_argument("--root", default=str(DEFAULT_ROOT), help=root_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlfeedback",
@@ -477,6 +636,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--root", default=str(DEFAULT_ROOT), help="nucleus root: ipc.socket, logs/, work/, packages/ (default %(default)s)")
     run.add_argument("--mqtt-broker", metavar="HOST:PORT", help="bridge IoT Core to this MQTT broker instead of the in-process loopback")
     run.add_argument("--until-finished", metavar="NAME", help="exit when this component's Run ends: 0 if it FINISHED, 1 otherwise")
+    run.add_argument(
+        "--thing-name",
+        default="local-greengrass-core",
+        help="the device's thing name: {iot:thingName}, AWS_IOT_THING_NAME (default %(default)s)",
+    )
+    run.add_argument("--region", help="the Nucleus's awsRegion and the components' AWS_REGION (default: $AWS_REGION, then us-east-1)")
     run.set_defaults(handler=lambda args: asyncio.run(run_local(args)))
 
     deploy = _command(local, "local deploy", "a further deployment into the emulator running on --root (greengrass-cli deployment create)")
@@ -495,6 +660,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, metavar="SECONDS", default=300.0, help="seconds to wait for all of it (default %(default)s)"
     )
     deploy.set_defaults(handler=deploy_local)
+
+    _client_commands(local)
 
     packer = _command(commands, "pack", "build the component artifact as `gdk component build` does, into ARTIFACT_DIR/NAME/VERSION/")
     packer.add_argument("--project", default=".", help="project folder holding gdk-config.json (default: the current folder)")

@@ -17,8 +17,8 @@ class IpcError(Exception):
     shape = "ServiceError"
     error_code = "ServiceError"
 
-    def __init__(self, message: str, **fields: object) -> None:
-        super().__init__(message)
+    def __init__(self, message: str | None, **fields: object) -> None:
+        super().__init__(message or "")
         self.message = message
         self.fields = fields
 
@@ -27,8 +27,10 @@ class IpcError(Exception):
         return f"aws.greengrass#{self.shape}"
 
     def payload(self) -> bytes:
-        body: dict[str, object] = {"message": self.message, **self.fields}
-        body.update({"_service": SERVICE, "_message": self.message, "_errorCode": self.error_code})
+        # An error the nucleus makes without a message (`new ResourceNotFoundError()`) has no `message` key.
+        body: dict[str, object] = {} if self.message is None else {"message": self.message}
+        body.update(self.fields)
+        body.update({"_service": SERVICE, "_message": self.message or "", "_errorCode": self.error_code})
         return json.dumps(body).encode()
 
 

@@ -175,11 +175,13 @@ class FrameDecoder:
 
     The prelude is checked as soon as its 12 bytes arrive, so an oversized or
     garbage frame fails at once instead of after buffering up to the limit.
+    `max_frame_bytes` may change between feeds (the RPC layer allows less
+    before CONNECT than after).
     """
 
     def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self._buffer = bytearray()
-        self._max = max_frame_bytes
+        self.max_frame_bytes = max_frame_bytes
 
     @property
     def buffered(self) -> int:
@@ -195,8 +197,8 @@ class FrameDecoder:
                 total, headers_len, prelude_crc = _PRELUDE.unpack_from(buffer, start)
                 if zlib.crc32(memoryview(buffer)[start : start + 8]) != prelude_crc:
                     raise FrameError("prelude checksum mismatch")
-                if total > self._max:
-                    raise FrameError(f"frame of {total} bytes exceeds the {self._max}-byte limit")
+                if total > self.max_frame_bytes:
+                    raise FrameError(f"frame of {total} bytes exceeds the {self.max_frame_bytes}-byte limit")
                 if total < MIN_FRAME_BYTES or headers_len > total - MIN_FRAME_BYTES:
                     raise FrameError(f"inconsistent frame lengths: total {total}, headers {headers_len}")
                 if end - start < total:

@@ -26,9 +26,11 @@ from .authorization import CLI_SERVICE, Authorizer
 from .errors import ResourceNotFoundError, ServiceError
 from .lifecycle import READY_FOR_DEPENDENTS, State
 from .logs import ComponentLog, open_greengrass_log
+from .nucleus_config import EFFECTIVE_CONFIG, NUCLEUS, NUCLEUS_VERSION, dump_effective_config, initial_configuration
 from .recipes import current_platform
 from .runner import ComponentRunner, RunSpec
 from .server import Call, IpcServer, Operation
+from .services.components import ComponentService
 from .services.configuration import ConfigStore
 from .services.deployments import BUILTIN_COMPONENTS, DeployedComponent, DeploymentService
 from .services.iotcore import IoTCore, MqttBridge, Transport
@@ -37,7 +39,7 @@ from .store import ComponentStore
 
 log = logging.getLogger("greengrass_local.nucleus")
 
-EMULATED_NUCLEUS_VERSION = "2.14.0"
+EMULATED_NUCLEUS_VERSION = NUCLEUS_VERSION
 CLI_PRINCIPAL = "greengrass-cli#local"
 SOCKET_PATH_LIMIT = 108
 
@@ -80,9 +82,10 @@ class StateChanges:
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 return False
-            try:
-                await asyncio.wait_for(waiter, remaining)
-            except asyncio.TimeoutError:
+            # asyncio.wait, not wait_for: on Python 3.10 wait_for swallows a cancellation that comes in the loop
+            # pass that resolves the waiter, so a deployment cancelled by the nucleus stopping would run on.
+            done, _ = await asyncio.wait({waiter}, timeout=remaining)
+            if not done:
                 return condition()
         return True
 
@@ -110,6 +113,7 @@ class LocalNucleus:
         self.logs_dir = self.root / "logs"
         self.store = ComponentStore(self.root / "packages")
         self.config = ConfigStore()
+        self.config.replace(NUCLEUS, initial_configuration(self.region))  # aws.greengrass.Nucleus is a component too
         self.authorizer = Authorizer(lambda component: self.config.get(component).get("accessControl"))
         self.pubsub = PubSub(self.authorizer)
         if iot_core is not None and mqtt_broker is not None:
@@ -118,6 +122,7 @@ class LocalNucleus:
             iot_core = MqttBridge(*mqtt_broker)
         self.iotcore = IoTCore(self.authorizer, iot_core)
         self.deployments = DeploymentService(self)
+        self.deployments.listeners.append(lambda _record: self.write_effective_config())
         self.components: dict[str, DeployedComponent] = {}
         self.roots: dict[str, str] = {}
         self.changes = StateChanges()
@@ -128,10 +133,10 @@ class LocalNucleus:
         self._socket_dir: str | None = None
         self.socket_path = str(self.root / "ipc.socket")
         operations: dict[str, Operation] = {}
-        for service in (self.pubsub, self.iotcore, self.config, self.deployments):
+        self.component_service = ComponentService(self)
+        for service in (self.pubsub, self.iotcore, self.config, self.deployments, self.component_service):
             operations.update({operation.name: operation for operation in service.operations()})
         operations["UpdateState"] = Operation("UpdateState", self.update_state)
-        operations["ListComponents"] = Operation("ListComponents", self.list_components)
         self.server = IpcServer(self._listen_path(), self.authenticate, operations)
 
     # -- start and stop ------------------------------------------------------------------
@@ -167,6 +172,7 @@ class LocalNucleus:
             os.symlink(self.server.socket_path, self.socket_path)
         self._write_cli_token()
         self.deployments.start()
+        self.write_effective_config()
         log.info("Launched local nucleus. {root=%s, socket=%s}", self.root, self.socket_path)
 
     async def stop(self) -> None:
@@ -179,6 +185,7 @@ class LocalNucleus:
             for path in (self.socket_path, self._socket_dir):
                 with contextlib.suppress(OSError):
                     os.unlink(path) if path == self.socket_path else os.rmdir(path)
+        self.write_effective_config()
         log.info("Shutdown completed.")
         if self._log_handler is not None:
             logging.getLogger("greengrass_local").removeHandler(self._log_handler)
@@ -227,6 +234,13 @@ class LocalNucleus:
 
     def cli_token_path(self) -> Path:
         return self.root / "cli_ipc_info" / "shared_config"
+
+    def write_effective_config(self) -> None:
+        """ROOT/config/effectiveConfig.yaml: at start, after each deployment and at stop (a device: start and stop)."""
+        try:
+            dump_effective_config(self)
+        except OSError as exc:
+            log.error("effective-config-dump-error. {file=%s, error=%s}", self.root / EFFECTIVE_CONFIG, exc)
 
     # -- what components see --------------------------------------------------------------
 
@@ -280,23 +294,3 @@ class LocalNucleus:
             raise ServiceError(f"Invalid state {request.get('state')}; a component may report RUNNING or ERRORED") from None
         deployed.runner.report_state(reported)
         return {}
-
-    # -- IPC: ListComponents ------------------------------------------------------------------
-
-    def list_components(self, call: Call, request: dict[str, Any]) -> dict[str, Any]:
-        """greengrass-cli's CLIEventStreamAgent: every deployed component with its version, state and configuration.
-
-        The built-in components the emulator pretends to run are not listed: it has no configuration for them.
-        """
-        self.check_cli_access(call.component, call.operation, "*")
-        return {
-            "components": [
-                {
-                    "componentName": name,
-                    "version": deployed.version,
-                    "state": deployed.runner.state.value,
-                    "configuration": self.config.get(name) if self.config.has(name) else {},
-                }
-                for name, deployed in sorted(self.components.items())
-            ]
-        }

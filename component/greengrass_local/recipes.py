@@ -262,15 +262,18 @@ def _lookup(paths: ComponentPaths, namespace: str, key: str) -> str | None:
     return None
 
 
-def interpolate(text: str, variables: Variables) -> str:
+def interpolate(text: str, variables: Variables, *, configuration: bool = True) -> str:
     """Fill `{artifacts:path}` and friends the way the nucleus does.
 
     Anything unknown or missing stays as written; `{Dep:ns:key}` resolves only
-    for direct dependencies.
+    for direct dependencies. `configuration=False` leaves `{configuration:...}`
+    alone: the nucleus fills only system variables into component configuration.
     """
 
     def same(match: re.Match[str]) -> str:
         namespace, key = match.groups()
+        if namespace == "configuration" and not configuration:
+            return match.group(0)
         if namespace == "kernel" and key == "rootPath":
             return variables.root_path
         if namespace == "iot" and key == "thingName":
@@ -280,6 +283,8 @@ def interpolate(text: str, variables: Variables) -> str:
 
     def cross(match: re.Match[str]) -> str:
         owner, namespace, key = match.groups()
+        if namespace == "configuration" and not configuration:
+            return match.group(0)
         paths = variables.dependencies.get(owner)
         value = None if paths is None else _lookup(paths, namespace, key)
         return match.group(0) if value is None else value
@@ -287,12 +292,12 @@ def interpolate(text: str, variables: Variables) -> str:
     return _CROSS_COMPONENT.sub(cross, _SAME_COMPONENT.sub(same, text))
 
 
-def interpolate_tree(node: Any, variables: Variables) -> Any:
-    """Interpolate every string in a lifecycle (scripts, Setenv, Skipif, nested maps)."""
+def interpolate_tree(node: Any, variables: Variables, *, configuration: bool = True) -> Any:
+    """Interpolate every string in a lifecycle (scripts, Setenv, Skipif, nested maps) or a configuration; keys stay."""
     if isinstance(node, str):
-        return interpolate(node, variables)
+        return interpolate(node, variables, configuration=configuration)
     if isinstance(node, dict):
-        return {key: interpolate_tree(value, variables) for key, value in node.items()}
+        return {key: interpolate_tree(value, variables, configuration=configuration) for key, value in node.items()}
     if isinstance(node, list):
-        return [interpolate_tree(value, variables) for value in node]
+        return [interpolate_tree(value, variables, configuration=configuration) for value in node]
     return node

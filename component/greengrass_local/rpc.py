@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import lru_cache
 
-from .eventstream import FrameDecoder, FrameError, Header, HeaderType, Message, encode_frame, encode_headers
+from .eventstream import MAX_FRAME_BYTES, FrameDecoder, FrameError, Header, HeaderType, Message, encode_frame, encode_headers
 
 PROTOCOL_VERSION = "0.1.0"
+# The largest frame a connection may send before its CONNECT is accepted. A real CONNECT is a
+# few hundred bytes (`:version` and `{"authToken": ...}`); without this bound anyone who can open
+# the socket could make the emulator hold a 24 MiB frame per connection without authenticating.
+PRE_CONNECT_MAX_FRAME_BYTES = 64 * 1024
 CONTENT_TYPE_JSON = "application/json"
 
 H_MESSAGE_TYPE = ":message-type"
@@ -166,8 +170,12 @@ def encode_control(message_type: MessageType, flags: int, stream_id: int, extra:
 
 
 class ServerConnection:
-    def __init__(self, max_frame_bytes: int | None = None) -> None:
-        self._decoder = FrameDecoder() if max_frame_bytes is None else FrameDecoder(max_frame_bytes)
+    """One client connection. Until its CONNECT is accepted it may send frames of at most
+    `PRE_CONNECT_MAX_FRAME_BYTES`, so an unauthenticated peer buffers at most that plus one read."""
+
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        self._max_frame_bytes = max_frame_bytes
+        self._decoder = FrameDecoder(min(max_frame_bytes, PRE_CONNECT_MAX_FRAME_BYTES))
         self._outbox: list[bytes] = []
         self.state = ConnectionState.AWAITING_CONNECT
         self._open_streams: set[int] = set()
@@ -185,6 +193,8 @@ class ServerConnection:
                 if event is not None:
                     events.append(event)
         except (FrameError, ProtocolViolation) as exc:
+            # A CONNECT earlier in this same read can no longer be accepted or refused: the connection is over.
+            events = [event for event in events if not isinstance(event, ConnectRequested)]
             events.append(self._fail(str(exc)))
         return events
 
@@ -270,6 +280,7 @@ class ServerConnection:
         self._require(ConnectionState.AWAITING_DECISION)
         self._queue(MessageType.CONNECT_ACK, MessageFlag.CONNECTION_ACCEPTED, 0, b"")
         self.state = ConnectionState.CONNECTED
+        self._decoder.max_frame_bytes = self._max_frame_bytes
 
     def reject(self) -> None:
         """Refuse the CONNECT the way the nucleus does: an ack without the accepted flag, then close."""

@@ -155,6 +155,8 @@ class ComponentRunner:
         self._reported: State | None = None
         self._stop_requested = False
         self._restart_requested = False
+        self._finish_requested = False  # StopComponent: Shutdown, then FINISHED until a restart
+        self.paused = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -177,11 +179,43 @@ class ComponentRunner:
 
     def request_restart(self) -> None:
         self._restart_requested = True
+        self._finish_requested = False
         self.poke()
+
+    # -- RestartComponent, StopComponent, PauseComponent, ResumeComponent ---------------
+
+    @property
+    def closed(self) -> bool:
+        """Stopped for good (removed, or the nucleus stops): a restart request is refused, as Lifecycle.requestRestart does."""
+        return self._stop_requested
+
+    def request_stop(self) -> None:
+        """StopComponent (GreengrassService.requestStop): Shutdown, then FINISHED until a restart request."""
+        self._restart_requested = False
+        self._finish_requested = True
+        self.poke()
+
+    def pause(self) -> None:
+        """PauseComponent: SIGSTOP every step's process group (the nucleus freezes the component's cgroup)."""
+        if not self.paused:
+            for pid in self.pids():
+                _signal_group(pid, signal.SIGSTOP)
+            self.paused = True
+            log.info("Paused component. {serviceName=%s}", self.name)
+
+    def resume(self) -> None:
+        """ResumeComponent, and before any shutdown (GenericExternalService resumes a paused component first)."""
+        if self.paused:
+            self.paused = False
+            for pid in self.pids():
+                _signal_group(pid, signal.SIGCONT)
+            log.info("Resumed component. {serviceName=%s}", self.name)
 
     async def stop(self) -> None:
         self._stop_requested = True
         self.poke()
+        if self.state is State.NEW:  # an Install in progress is ended, not waited out (its timeout is 120 s by default)
+            await asyncio.gather(*(process.kill() for process in list(self._processes)), return_exceptions=True)
         if self._task is not None:
             await asyncio.shield(self._task)
 
@@ -233,9 +267,13 @@ class ComponentRunner:
                     await self._wait(lambda: self._restart_requested)
                     continue
                 self._restart_requested = False
-                await self._wait(self._dependencies_ready)
+                await self._wait(lambda: self._dependencies_ready() or self._finish_requested)
                 if self._stop_requested:
                     break
+                if self._finish_requested:  # StopComponent before it started
+                    self._finish_requested = False
+                    self._set(State.FINISHED)
+                    continue
                 self._set(State.STARTING)
                 outcome, reason = await self._start_and_supervise()
                 if outcome is State.ERRORED:
@@ -351,6 +389,9 @@ class ComponentRunner:
         while True:
             if self._stop_requested:
                 return State.FINISHED, ""
+            if self._finish_requested:
+                self._finish_requested = False
+                return State.FINISHED, "stop requested"
             if self._restart_requested:
                 return State.INSTALLED, "restart requested"
             reported, self._reported = self._reported, None
@@ -380,7 +421,7 @@ class ComponentRunner:
                     self._was_running = True
                     deadline = None
                 # a Startup that exited 0 leaves the component RUNNING until told otherwise
-                await self._wait(lambda: self._restart_requested or self._reported is not None)
+                await self._wait(lambda: self._restart_requested or self._finish_requested or self._reported is not None)
                 continue
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             if timeout == 0.0:
@@ -392,10 +433,11 @@ class ComponentRunner:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     def _pending_signal(self) -> bool:
-        return self._stop_requested or self._restart_requested or self._reported is not None
+        return self._stop_requested or self._restart_requested or self._finish_requested or self._reported is not None
 
     async def _shutdown(self) -> None:
         """Run the Shutdown step (bounded by its timeout), then end every process."""
+        self.resume()
         previous = self.state
         if previous in (State.STARTING, State.RUNNING, State.ERRORED):
             self._set(State.STOPPING)
@@ -416,5 +458,6 @@ class ComponentRunner:
             log.warning("recover step of %s is not valid: %s", self.name, exc)
 
     async def _kill_all(self) -> None:
+        self.resume()
         processes, self._processes = self._processes, []
         await asyncio.gather(*(p.kill() for p in processes), return_exceptions=True)

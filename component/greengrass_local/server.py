@@ -23,6 +23,10 @@ from .errors import IpcError, ServiceError
 log = logging.getLogger("greengrass_local.ipc")
 
 REFUSED_CLOSE_DELAY = 1.0
+# A connection that has not sent an accepted CONNECT this long after it opened is closed. The
+# official client sends CONNECT as soon as the socket connects; a peer that does not is not an
+# IPC client and must not hold a socket and a buffer (see rpc.PRE_CONNECT_MAX_FRAME_BYTES) forever.
+CONNECT_TIMEOUT_SECONDS = 5.0
 Response = dict[str, Any]
 Handler = Callable[["Call", dict[str, Any]], "Response | Awaitable[Response]"]
 
@@ -116,6 +120,7 @@ class IpcConnection(asyncio.Protocol):
         self._pending: set[asyncio.Future[None]] = set()
         self._transport: asyncio.Transport | None = None
         self._flush_scheduled = False
+        self._connect_deadline: asyncio.TimerHandle | None = None
         self.component: str | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------
@@ -123,6 +128,7 @@ class IpcConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._connect_deadline = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT_SECONDS, self._connect_timed_out)
 
     def data_received(self, data: bytes) -> None:
         for event in self._rpc.receive_data(data):
@@ -130,6 +136,8 @@ class IpcConnection(asyncio.Protocol):
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._connect_deadline is not None:
+            self._connect_deadline.cancel()
         self._rpc.connection_lost()
         streams, self._streams = self._streams, {}
         for stream in streams.values():
@@ -143,6 +151,12 @@ class IpcConnection(asyncio.Protocol):
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+    def _connect_timed_out(self) -> None:
+        # A refused or terminated connection (CLOSED) is already being closed after its last answer.
+        if self._rpc.state is rpc.ConnectionState.AWAITING_CONNECT:
+            log.warning("closing IPC connection: no CONNECT within %.0f s of opening it", CONNECT_TIMEOUT_SECONDS)
+            self.abort()
 
     # -- events from the client ------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from greengrass_local.lifecycle import State
+from greengrass_local.lifecycle import DEFAULT_TIMEOUTS, State
+from greengrass_local.runner import KILL_GRACE_SECONDS
 from support.cli import local_args, mlfeedback, run_cli
 from support.harness import Project, component_environment
 
@@ -50,10 +52,14 @@ class LocalRun:
 def local_run(short_tmp) -> Iterator[list[LocalRun]]:
     started: list[LocalRun] = []
     yield started
-    for run in started:
+    for run in started:  # SIGTERM first: a SIGKILLed emulator would leave its components running
         if run.process.poll() is None:
-            run.process.kill()
-            run.process.wait(10)
+            run.process.send_signal(signal.SIGTERM)
+            try:
+                run.process.wait(30)
+            except subprocess.TimeoutExpired:
+                run.process.kill()
+                run.process.wait(10)
 
 
 def test_until_finished_exits_with_the_outcome_of_the_components_run(short_tmp, project):
@@ -522,3 +528,164 @@ def test_config_check_names_a_misspelt_component(short_tmp):
         "did you mean community.greengrass.MLFeedback?",
         "mlfeedback: nothing to check: the document configures no community.greengrass.MLFeedback",
     ]
+
+
+IPC_DEPLOYER = """
+import time
+from ipc_probe import client, outcome, save
+
+c = client()
+for _ in range(600):  # until the deployment that started this one has finished
+    if [d.status for d in c.list_local_deployments().local_deployments] == ["SUCCEEDED"]:
+        break
+    time.sleep(0.05)
+outcome("create", lambda: c.create_local_deployment(root_component_versions_to_add={add}))
+save()
+"""
+IPC_DEPLOYER_POLICY = (
+    "    accessControl:\n      aws.greengrass.Cli:\n        test.Deployer:cli:1:\n          operations:\n"
+    "          - aws.greengrass#CreateLocalDeployment\n          - aws.greengrass#ListLocalDeployments\n"
+    "          resources:\n          - '*'\n"
+)
+# The longest `local run` may take to stop its components: the Shutdown step's default timeout, then the
+# grace before SIGKILL, plus slack for a loaded machine. Before the fix it did not stop at all.
+STOP_BOUND_SECONDS = DEFAULT_TIMEOUTS["shutdown"] + KILL_GRACE_SECONDS + 10
+
+
+def _ipc_deployer_project(project: Project, added: dict[str, dict[str, str]]) -> list[str]:
+    """test.Deployer deploys `added` (name -> lifecycle) over IPC once the first deployment finished, then exits.
+
+    test.Keeper runs beside it. Every component writes its pid into its work folder; returns their names.
+    """
+    project.component("test.Keeper", lifecycle={"Run": "echo $$ > pid; exec sleep 600"})
+    for name, lifecycle in added.items():
+        project.component(name, lifecycle=lifecycle)
+    script = IPC_DEPLOYER.format(add=repr(dict.fromkeys(added, "1.0.0")))
+    path = project.component("test.Deployer", script=script, lifecycle={"Run": "echo $$ > pid; exec python3 -u {artifacts:path}/main.py"})
+    path.write_text(path.read_text().replace("  DefaultConfiguration: {}\n", "  DefaultConfiguration:\n" + IPC_DEPLOYER_POLICY))
+    return ["test.Keeper", "test.Deployer", *added]
+
+
+def _alive_pids(root: Path, names: list[str]) -> dict[str, int]:
+    """The component processes (by the pid each wrote into its work folder) that still exist."""
+    alive = {}
+    for name in names:
+        pid_file = root / "work" / name / "pid"
+        if pid_file.exists() and pid_file.read_text().strip():
+            pid = int(pid_file.read_text())
+            if Path(f"/proc/{pid}").exists():
+                alive[name] = pid
+    return alive
+
+
+def _kill_everything(run: LocalRun, names: list[str]) -> None:
+    """What a failing test would leave behind: the emulator first (so it starts nothing more), then each component."""
+    if run.process.poll() is None:
+        run.process.kill()
+        run.process.wait(10)
+    for pid in _alive_pids(run.root, names).values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _exit_code(run: LocalRun, timeout: float, failure: str) -> int:
+    try:
+        return run.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log = (run.root / "logs" / "greengrass.log").read_text()
+        raise AssertionError(f"{failure} in {timeout:.0f} s; greengrass.log:\n{log}") from None
+
+
+def test_until_finished_ends_a_run_whose_component_deployed_over_ipc_and_exited(short_tmp, project, local_run):
+    """Before, the component's exit stopped the nucleus mid-deployment and the stop never ended: no exit, processes left."""
+    names = _ipc_deployer_project(project, {"test.Added": {"Run": "echo $$ > pid; exec sleep 600"}})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Deployer=1.0.0", "--merge", "test.Keeper=1.0.0", "--until-finished", "test.Deployer")
+    local_run.append(run)
+    try:
+        code = _exit_code(run, 60 + STOP_BOUND_SECONDS, "--until-finished did not end the run")
+        assert code == 0, run.process.stderr.read() if run.process.stderr else ""
+        assert json.loads((root / "work" / "test.Deployer" / "results.json").read_text())["create"][0] == "ok"
+        assert _alive_pids(root, names) == {}
+        assert "Shutdown completed." in (root / "logs" / "greengrass.log").read_text()
+    finally:
+        _kill_everything(run, names)
+
+
+def test_sigterm_stops_every_component_while_a_deployment_made_over_ipc_is_in_progress(short_tmp, project, local_run):
+    """The deployment test.Deployer made is IN_PROGRESS at SIGTERM: test.Starting's Startup never reports RUNNING and
+    test.Installing's Install runs for ten minutes. Before, the stop waited out that Install (its timeout is 120 s)."""
+    added = {"test.Starting": {"Startup": "echo $$ > pid; exec sleep 600"}, "test.Installing": {"Install": "echo $$ > pid; exec sleep 600"}}
+    names = _ipc_deployer_project(project, added)
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Deployer=1.0.0", "--merge", "test.Keeper=1.0.0")
+    local_run.append(run)
+    try:
+        run.wait_for_line("SUCCEEDED")
+        _wait(lambda: json.loads((root / "work" / "test.Deployer" / "results.json").read_text())["create"][0] == "ok", 30)
+        _wait(lambda: set(_alive_pids(root, names)) == {"test.Keeper", *added}, 30)  # test.Deployer has exited
+        run.process.send_signal(signal.SIGTERM)
+        code = _exit_code(run, STOP_BOUND_SECONDS, "SIGTERM did not stop the run")
+        assert code == 0
+        assert _alive_pids(root, names) == {}
+        log = (root / "logs" / "greengrass.log").read_text()
+        assert "service-set-state. {serviceName=test.Starting, currentState=STARTING, newState=STOPPING}" in log
+        assert "Shutdown completed." in log
+    finally:
+        _kill_everything(run, names)
+
+
+def test_greengrass_clis_everyday_commands_against_a_running_emulator(short_tmp, project, local_run):
+    project.component("test.Base", lifecycle={"Run": "echo serving; exec sleep 600"}, configuration={"level": "info"})
+    project.component("test.Broken", lifecycle={"Run": "exit 1"})
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    first_id = run.wait_for_line("SUCCEEDED").split(":")[0]
+    cli = lambda *args: run_cli("local", *args, "--root", str(root))  # noqa: E731
+
+    listed = cli("component", "list")
+    assert (listed.returncode, listed.stdout) == (
+        0,
+        'Components currently running in Greengrass:\nComponent Name: test.Base\n    Version: 1.0.0\n    State: RUNNING\n    Configuration: {"level":"info"}\n',
+    )
+    assert cli("component", "details", "--name", "test.Base").stdout.splitlines()[2] == "    State: RUNNING"
+    unknown = cli("component", "details", "-n", "test.Bsae")
+    assert (unknown.returncode, unknown.stderr) == (
+        2,
+        "mlfeedback: ResourceNotFoundError: Component with name test.Bsae not found in Greengrass\n",
+    )
+
+    assert cli("component", "stop", "--names", "test.Base").returncode == 0
+    _wait(lambda: cli("component", "details", "-n", "test.Base").stdout.splitlines()[2] == "    State: FINISHED")
+    assert cli("component", "restart", "-n", "test.Base").returncode == 0
+    _wait(lambda: cli("component", "details", "-n", "test.Base").stdout.splitlines()[2] == "    State: RUNNING")
+
+    broken = run_cli("local", "deploy", "--root", str(root), "--merge", "test.Broken=1.0.0")
+    broken_id = broken.stdout.splitlines()[0].rsplit(" ", 1)[1]
+    deployments = cli("deployment", "list").stdout
+    assert [line.split(": ", 1)[1] for line in deployments.splitlines() if line.startswith(("Deployment ID", "Status"))] == [
+        first_id,
+        "SUCCEEDED",
+        broken_id,
+        "FAILED",
+    ]
+    status = cli("deployment", "status", "--deploymentId", broken_id).stdout.splitlines()
+    assert status[0] == f"{broken_id}: FAILED" and status[1].startswith("Created on: ")
+    assert status[2:] == [
+        "Detailed Status: FAILED_ROLLBACK_NOT_REQUESTED",
+        "Deployment Error Stack: DEPLOYMENT_FAILURE, COMPONENT_UPDATE_ERROR, COMPONENT_BROKEN",
+        "Deployment Error Types: USER_COMPONENT_ERROR",
+        "Deployment Failure Cause: Service test.Broken in broken state after deployment",
+    ]
+    finished = cli("deployment", "cancel", "-i", first_id)
+    assert finished.stdout == "Cancellation request is not processed because deployment is already finished\n"
+
+    logs = cli("logs", "test.Base", "--lines", "1")
+    assert logs.returncode == 0 and len(logs.stdout.splitlines()) == 1
+    assert "stdout. serving." in cli("logs", "test.Base").stdout
+    missing = cli("logs", "test.Bas")
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        f"mlfeedback: no log {root / 'logs' / 'test.Bas.log'}; the logs on {root}: greengrass, test.Base, test.Broken\n",
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import selectors
 import socket
 import struct
 import threading
+import time
 import zlib
 
 import pytest
@@ -71,10 +74,17 @@ class RawClient:
         self.sock.sendall(encode(Message(headers, payload)))
 
     def connect(self) -> Message:
-        self.send(
-            rpc.MessageType.CONNECT, extra=(Header.string(":version", "0.1.0"),), payload=json.dumps({"authToken": self.token}).encode()
-        )
+        self.sock.sendall(self.connect_frame())
         return self.receive()
+
+    def connect_frame(self) -> bytes:
+        headers = (
+            Header.int32(":message-type", rpc.MessageType.CONNECT),
+            Header.int32(":message-flags", 0),
+            Header.int32(":stream-id", 0),
+            Header.string(":version", "0.1.0"),
+        )
+        return encode(Message(headers, json.dumps({"authToken": self.token}).encode()))
 
     def receive(self) -> Message:
         while True:
@@ -155,3 +165,123 @@ def test_a_request_that_is_not_json_gets_the_nucleus_text_error(observer):
         payload=b'{"topic": "x", "publishMessage": {"jsonMessage": {"message": {}}}}',
     )
     assert _headers(raw.receive())["service-model-type"] == "aws.greengrass#PublishToTopicResponse"
+
+
+# -- limits on connections that have not completed CONNECT ------------------------------------------
+
+HUGE_FRAME_BYTES = 23 * 1024 * 1024  # under the 24 MiB an authenticated client may send
+PARTIAL_BYTES = 4 * 1024 * 1024  # what each connection sends of it: 200 MiB over 50 connections
+# What the emulator may hold for them: each may buffer a 64 KiB frame and one 256 KiB socket read
+# (16 MiB for 50), plus allocator slack. Before the limit it held all 200 MiB.
+RSS_GROWTH_BOUND_BYTES = 32 * 1024 * 1024
+CLOSE_SLACK_SECONDS = 25.0  # generous: the emulator closes them at the deadline, a loaded CI machine may be late
+
+
+def _rss_bytes() -> int:
+    """This process's resident set: the emulator runs in it (NucleusThread)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def _prelude(total: int, headers: int = 0) -> bytes:
+    head = struct.pack(">II", total, headers)
+    return head + struct.pack(">I", zlib.crc32(head))
+
+
+def _unauthenticated(nucleus) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(10)
+    sock.connect(nucleus.nucleus.socket_path)
+    return sock
+
+
+def _wait_until_closed_by_server(socks: list[socket.socket], timeout: float) -> list[socket.socket]:
+    """Read every socket until the emulator closes it (EOF or reset); returns those still open at the timeout."""
+    selector = selectors.DefaultSelector()
+    for sock in socks:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+    open_ = set(socks)
+    deadline = time.monotonic() + timeout
+    while open_ and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=0.5):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            try:
+                if sock.recv(65536):
+                    continue  # a PROTOCOL_ERROR frame before the close
+            except BlockingIOError:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+            selector.unregister(sock)
+            open_.discard(sock)
+    selector.close()
+    return [sock for sock in socks if sock in open_]
+
+
+def test_fifty_connections_announcing_huge_frames_before_connect_buffer_little_and_are_closed(observer):
+    """Before, ten such connections took the emulator from 31 to 261 MiB and stayed open."""
+    from greengrass_local.server import CONNECT_TIMEOUT_SECONDS
+
+    chunk = b"\0" * PARTIAL_BYTES  # allocated before the baseline: only the emulator's growth counts
+    gc.collect()
+    baseline = _rss_bytes()
+    socks = [_unauthenticated(observer) for _ in range(50)]
+    try:
+        for sock in socks:
+            try:
+                sock.sendall(_prelude(HUGE_FRAME_BYTES))
+                sock.sendall(chunk)
+            except OSError:
+                pass  # the emulator refused the frame and hung up: what should happen
+        growth = _rss_bytes() - baseline
+        assert growth < RSS_GROWTH_BOUND_BYTES, f"the emulator grew by {growth / 2**20:.0f} MiB holding 50 unauthenticated frames"
+        assert_pubsub_works(observer)
+        still_open = _wait_until_closed_by_server(socks, CONNECT_TIMEOUT_SECONDS + CLOSE_SLACK_SECONDS)
+        assert not still_open, f"{len(still_open)} of 50 connections without CONNECT were left open"
+    finally:
+        for sock in socks:
+            sock.close()
+    assert_pubsub_works(observer)
+
+
+def test_fifty_connections_that_never_connect_are_closed_at_the_connect_deadline(observer):
+    """Half send nothing, half a frame within the pre-CONNECT limit but never all of it."""
+    from greengrass_local.server import CONNECT_TIMEOUT_SECONDS
+
+    socks = [_unauthenticated(observer) for _ in range(50)]
+    try:
+        for sock in socks[::2]:
+            sock.sendall(_prelude(4096) + b"\0" * 1000)
+        assert_pubsub_works(observer)  # a real client is served while they wait
+        still_open = _wait_until_closed_by_server(socks, CONNECT_TIMEOUT_SECONDS + CLOSE_SLACK_SECONDS)
+        assert not still_open, f"{len(still_open)} of 50 connections without CONNECT were left open"
+    finally:
+        for sock in socks:
+            sock.close()
+    assert_pubsub_works(observer)
+
+
+@pytest.mark.parametrize(
+    "violation",
+    [
+        pytest.param(lambda raw: raw.connect_frame(), id="a second CONNECT"),
+        pytest.param(lambda raw: b"GET / HTTP/1.1\r\nHost: nucleus\r\n\r\n", id="garbage"),
+    ],
+)
+def test_a_connect_and_a_protocol_violation_in_one_write_close_the_connection_quietly(observer, caplog, violation):
+    """Before: `RuntimeError: connection is closed, expected awaiting-decision` from inside the emulator."""
+    raw = RawClient(observer)
+    raw.sock.sendall(raw.connect_frame() + violation(raw))
+    answers: list[Message] = []
+    while chunk := raw.sock.recv(65536):  # until the emulator hangs up (a timeout fails the test)
+        answers += raw.decoder.feed(chunk)
+    assert [_headers(answer)[":message-type"] for answer in answers] == [rpc.MessageType.PROTOCOL_ERROR]
+    assert_pubsub_works(observer)
+    emulator_log = (observer.root / "logs" / "greengrass.log").read_text()
+    assert "Traceback" not in emulator_log and "RuntimeError" not in emulator_log
+    assert [record.getMessage() for record in caplog.records if record.exc_info or "RuntimeError" in record.getMessage()] == []

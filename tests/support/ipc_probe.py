@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,8 +55,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     return True
 
 
+_SAVING = threading.Lock()
+
+
 def save(**extra: Any) -> None:
-    RESULTS.update(extra)
-    with open(os.path.join(os.getcwd(), "results.json.tmp"), "w", encoding="utf-8") as handle:
-        json.dump(RESULTS, handle)
-    os.replace("results.json.tmp", "results.json")
+    """Results so far, replaced whole; a callback thread and the main thread may both save, one at a time."""
+    with _SAVING:
+        RESULTS.update(extra)
+        with open(os.path.join(os.getcwd(), "results.json.tmp"), "w", encoding="utf-8") as handle:
+            json.dump(RESULTS, handle)
+        os.replace("results.json.tmp", "results.json")

@@ -192,3 +192,21 @@ def test_connection_lost_closes_every_open_stream():
     connection = connected()
     connection.receive_data(operation_frame(1, "aws.greengrass#SubscribeToTopic") + operation_frame(2, "aws.greengrass#SubscribeToTopic"))
     assert connection.connection_lost() == [rpc.StreamClosedByClient(1), rpc.StreamClosedByClient(2)]
+
+
+def test_a_connect_and_a_violation_in_one_read_only_terminate_the_connection():
+    """The CONNECT can no longer be accepted: before, the owner's accept() raised RuntimeError."""
+    connection = rpc.ServerConnection()
+    (event,) = connection.receive_data(connect_frame() + connect_frame())
+    assert event == rpc.ConnectionTerminated(rpc.CONNECT_FIRST)
+    assert [headers_of(m)[":message-type"] for m in sent(connection)] == [rpc.MessageType.PROTOCOL_ERROR]
+
+
+def test_before_connect_a_frame_may_not_exceed_the_pre_connect_limit_after_it_the_full_one():
+    big = operation_frame(1, payload=b'{"x": "' + b"a" * rpc.PRE_CONNECT_MAX_FRAME_BYTES + b'"}')
+    early = rpc.ServerConnection()
+    (event,) = early.receive_data(big[:12])  # refused from the prelude alone
+    assert isinstance(event, rpc.ConnectionTerminated)
+    assert event.reason == f"frame of {len(big)} bytes exceeds the {rpc.PRE_CONNECT_MAX_FRAME_BYTES}-byte limit"
+    (event,) = connected().receive_data(big)
+    assert isinstance(event, rpc.OperationRequested)

@@ -16,10 +16,10 @@ import datetime
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import semver
 from ..configtree import changed_paths, resolve_deployment_configuration
@@ -27,6 +27,7 @@ from ..errors import InvalidArgumentsError, InvalidArtifactsDirectoryPathError, 
 from ..gson import as_doubles
 from ..lifecycle import READY_FOR_DEPENDENTS, SETTLED, State
 from ..logs import ComponentLog
+from ..nucleus_config import NUCLEUS, NUCLEUS_VERSION, interpolation_enabled, nucleus_recipe, with_device_defaults
 from ..recipes import ComponentPaths, Manifest, Recipe, RecipeError, Variables, interpolate_tree, select_manifest
 from ..runner import ComponentRunner, RunSpec
 from ..server import Call, Operation
@@ -37,13 +38,17 @@ if TYPE_CHECKING:
     from ..nucleus import LocalNucleus
 
 log = logging.getLogger("greengrass_local.deployment")
+T = TypeVar("T")
 
-QUEUED, IN_PROGRESS, SUCCEEDED, FAILED = "QUEUED", "IN_PROGRESS", "SUCCEEDED", "FAILED"
+QUEUED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED = "QUEUED", "IN_PROGRESS", "SUCCEEDED", "FAILED", "CANCELED"
 # Components the device provides itself; recipes may depend on them.
 BUILTIN_COMPONENTS = ("aws.greengrass.Nucleus", "aws.greengrass.TokenExchangeService", "aws.greengrass.Cli")
 LOCAL_GROUP = "LOCAL_DEPLOYMENT"
 SETTLE_SECONDS = 0.5
+# How often stop() repeats its cancellation while the worker runs on (a cancellation swallowed on the way).
+RECANCEL_SECONDS = 0.1
 INVALID_ID = "Invalid deploymentId format received. DeploymentId is a UUID"
+ALREADY_FINISHED = "Cancellation request is not processed because deployment is already finished"
 
 
 @dataclass
@@ -118,12 +123,16 @@ class DeploymentService:
         self._queue: asyncio.Queue[tuple[DeploymentRecord, DeploymentRequest]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.listeners: list[Callable[[DeploymentRecord], None]] = []
+        self._running: tuple[DeploymentRecord, asyncio.Task[None]] | None = None
+        self._applying = False
+        self._cancel_pending = False
 
     def operations(self) -> list[Operation]:
         return [
             Operation("CreateLocalDeployment", self.create_local_deployment),
             Operation("GetLocalDeploymentStatus", self.get_local_deployment_status),
             Operation("ListLocalDeployments", self.list_local_deployments),
+            Operation("CancelLocalDeployment", self.cancel_local_deployment),
         ]
 
     def start(self) -> None:
@@ -131,8 +140,15 @@ class DeploymentService:
         self._worker = asyncio.ensure_future(self._work())
 
     async def stop(self) -> None:
+        """End the worker, whatever it is doing: the nucleus stops only after this returns.
+
+        The cancellation is repeated until the worker has ended, since an await on the way may swallow
+        one (on Python 3.10, `asyncio.wait_for` does when its future resolves in the same loop pass).
+        """
         if self._worker is not None:
-            self._worker.cancel()
+            while not self._worker.done():
+                self._worker.cancel()
+                await asyncio.wait({self._worker}, timeout=RECANCEL_SECONDS)
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
 
@@ -147,10 +163,14 @@ class DeploymentService:
         assert self._queue is not None
         while True:
             record, request = await self._queue.get()
+            if record.status == CANCELED:  # cancelled while queued: it never runs
+                continue
             record.status, record.details = IN_PROGRESS, {}
             log.info("Deployment %s started", record.deployment_id)
             try:
-                await self._deploy(record.deployment_id, request)
+                await self._run(record, request)
+            except _Cancelled:
+                continue  # cancel() reported it
             except DeploymentFailed as failure:
                 record.status = FAILED
                 record.details = {
@@ -174,6 +194,56 @@ class DeploymentService:
             for listener in list(self.listeners):
                 listener(record)
 
+    async def _run(self, record: DeploymentRecord, request: DeploymentRequest) -> None:
+        """The deployment as a task cancel() can end; raises _Cancelled when it did."""
+        task = asyncio.ensure_future(self._deploy(record.deployment_id, request))
+        self._running, self._cancel_pending = (record, task), False
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:  # the nucleus stops
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        finally:
+            self._running = None
+        if record.status == CANCELED:
+            if not task.cancelled() and task.exception() is not None:
+                log.info("Deployment %s was cancelled; it ended with: %s", record.deployment_id, task.exception())
+            raise _Cancelled
+        task.result()
+
+    def cancel(self, record: DeploymentRecord) -> None:
+        """CANCELED at once (DeploymentService.cancelCurrentDeployment): a queued deployment never runs; one in
+        progress stops where it is, except that components being stopped or started finish that step first."""
+        if record.status == IN_PROGRESS:
+            log.warning(
+                "Cancelling deployment, changes may already have been applied. Make a new deployment to revert the update. "
+                "{deploymentId=%s}",
+                record.deployment_id,
+            )
+            running = self._running
+            if running is not None and running[0] is record:
+                if self._applying:
+                    self._cancel_pending = True
+                else:
+                    running[1].cancel()
+        record.status, record.details = CANCELED, {}
+        log.info("Deployment %s was cancelled", record.deployment_id)
+        record.done.set()
+        for listener in list(self.listeners):
+            listener(record)
+
+    async def _uncancellable(self, step: Awaitable[T]) -> T:
+        """Components being stopped and started: a cancellation takes effect once this step is done."""
+        self._applying = True
+        try:
+            result = await step
+        finally:
+            self._applying = False
+        if self._cancel_pending:
+            raise asyncio.CancelledError
+        return result
+
     # -- the deployment ------------------------------------------------------------------
 
     async def _deploy(self, deployment_id: str, request: DeploymentRequest) -> None:
@@ -193,14 +263,14 @@ class DeploymentService:
         await self._validate(deployment_id, plans)
         for name, plan in plans.items():
             deployed = nucleus.components.get(name)
-            if deployed is None or deployed.version != plan.recipe.version:
+            if name != NUCLEUS and (deployed is None or deployed.version != plan.recipe.version):
                 manifest = select_manifest(plan.recipe, nucleus.platform)
                 try:
                     store.prepare_artifacts(name, plan.recipe.version, manifest.artifacts)
                 except StoreError as exc:
                     raise DeploymentFailed(str(exc)) from None
         nucleus.roots = roots
-        updated = await self._apply(plans)
+        updated = await self._uncancellable(self._apply(plans))
         await self._wait_until_settled(updated)
         broken = [name for name in updated if nucleus.state(name) is State.BROKEN]
         if broken:
@@ -210,6 +280,10 @@ class DeploymentService:
                 types=("USER_COMPONENT_ERROR",),
             )
         obsolete = [name for name in nucleus.components if name not in plans]
+        await self._uncancellable(self._remove(obsolete))
+
+    async def _remove(self, obsolete: list[str]) -> None:
+        nucleus = self._nucleus
         await nucleus.stop_components(obsolete)
         for name in obsolete:
             nucleus.components.pop(name).log.close()
@@ -242,7 +316,7 @@ class DeploymentService:
             resolved: dict[str, Recipe] = {}
             for name in order:
                 version = self._pick(name, requirements[name], running.get(name), choice.get(name))
-                recipe = nucleus.store.recipe(name, version)
+                recipe = nucleus_recipe() if name == NUCLEUS else nucleus.store.recipe(name, version)
                 assert recipe is not None
                 resolved[name] = recipe
                 for dependency, spec in recipe.dependencies.items():
@@ -258,6 +332,9 @@ class DeploymentService:
         raise DeploymentFailed("Could not settle on component versions that satisfy every requirement")
 
     def _pick(self, name: str, requirements: list[tuple[str, str]], running: str | None, preferred: str | None) -> str:
+        if name == NUCLEUS:
+            return self._pick_nucleus(requirements)
+
         def fits(version: str) -> bool:
             return all(semver.satisfies(version, requirement) for _, requirement in requirements)
 
@@ -277,9 +354,33 @@ class DeploymentService:
             types=("REQUEST_ERROR",),
         )
 
+    @staticmethod
+    def _pick_nucleus(requirements: list[tuple[str, str]]) -> str:
+        """The nucleus is a root like any component (to take configuration), at the version that runs: this one."""
+        wrong = [(who, requirement) for who, requirement in requirements if not semver.satisfies(NUCLEUS_VERSION, requirement)]
+        if wrong:
+            constraints = ", ".join(f"{who} requires {requirement}" for who, requirement in wrong)
+            raise DeploymentFailed(
+                f"The local nucleus is {NUCLEUS} {NUCLEUS_VERSION} and cannot be replaced by another version. "
+                f"Deploy {NUCLEUS}={NUCLEUS_VERSION} to change its configuration. Component {NUCLEUS} version constraints: {constraints}.",
+                stack=("DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"),
+                types=("REQUEST_ERROR",),
+            )
+        return NUCLEUS_VERSION
+
     def _plan(self, versions: dict[str, Recipe], roots: dict[str, str], request: DeploymentRequest) -> dict[str, _Plan]:
         nucleus = self._nucleus
         plans: dict[str, _Plan] = {}
+        for name in request.configuration:
+            if name not in roots:
+                version = NUCLEUS_VERSION if name == NUCLEUS else "VERSION"
+                log.warning(
+                    "Configuration update for %s ignored: a deployment configures only its root components, as on a device. "
+                    "Add %s=%s to the deployment's components (--merge) to configure it",
+                    name,
+                    name,
+                    version,
+                )
         for name, recipe in versions.items():
             try:
                 select_manifest(recipe, nucleus.platform)
@@ -297,7 +398,17 @@ class DeploymentService:
                 )
             except ValueError as exc:
                 raise DeploymentFailed(f"Configuration update for {name} is not valid: {exc}") from None
+            if name == NUCLEUS:
+                configuration = with_device_defaults(configuration, nucleus.region)
             plans[name] = _Plan(recipe, configuration)
+        # KernelConfigResolver: the nucleus's new configuration decides, else the one it runs with.
+        if interpolation_enabled(plans[NUCLEUS].configuration if NUCLEUS in plans else nucleus.config.get(NUCLEUS)):
+            plans = {
+                name: replace(
+                    plan, configuration=interpolate_tree(plan.configuration, self._variables(name, plan, plans), configuration=False)
+                )
+                for name, plan in plans.items()
+            }
         return plans
 
     async def _validate(self, deployment_id: str, plans: dict[str, _Plan]) -> None:
@@ -330,6 +441,8 @@ class DeploymentService:
             nucleus.config.replace(name, plan.configuration)
         updated = []
         for name, plan in plans.items():
+            if name == NUCLEUS:  # the emulator itself: configured, never launched
+                continue
             spec = self._run_spec(name, plan, plans)
             deployed = nucleus.components.get(name)
             if deployed is not None:
@@ -342,9 +455,9 @@ class DeploymentService:
             updated.append(name)
         return updated
 
-    def _run_spec(self, name: str, plan: _Plan, plans: dict[str, _Plan]) -> RunSpec:
+    def _variables(self, name: str, plan: _Plan, plans: dict[str, _Plan]) -> Variables:
+        """What `{...}` in a component's lifecycle or configuration refers to."""
         nucleus = self._nucleus
-        manifest = select_manifest(plan.recipe, nucleus.platform)
 
         def paths(component: str, other: _Plan) -> ComponentPaths:
             version = other.recipe.version
@@ -355,16 +468,23 @@ class DeploymentService:
                 configuration=other.configuration,
             )
 
-        variables = Variables(
+        dependencies = {dep: paths(dep, plans[dep]) for dep in plan.recipe.dependencies if dep in plans}
+        if NUCLEUS in plan.recipe.dependencies and NUCLEUS not in plans:  # the device resolves it as a dependency
+            dependencies[NUCLEUS] = paths(NUCLEUS, _Plan(nucleus_recipe(), nucleus.config.get(NUCLEUS)))
+        return Variables(
             own=paths(name, plan),
-            dependencies={dep: paths(dep, plans[dep]) for dep in plan.recipe.dependencies if dep in plans},
+            dependencies=dependencies,
             root_path=str(nucleus.root),
             thing_name=nucleus.thing_name,
         )
+
+    def _run_spec(self, name: str, plan: _Plan, plans: dict[str, _Plan]) -> RunSpec:
+        nucleus = self._nucleus
+        manifest = select_manifest(plan.recipe, nucleus.platform)
         return RunSpec(
             name=name,
             version=plan.recipe.version,
-            lifecycle=interpolate_tree(manifest.lifecycle, variables),
+            lifecycle=interpolate_tree(manifest.lifecycle, self._variables(name, plan, plans)),
             environment=nucleus.environment(name),
             work_dir=nucleus.root / "work" / name,
             hard_dependencies=tuple(dep for dep, spec in plan.recipe.dependencies.items() if spec.hard),
@@ -420,6 +540,28 @@ class DeploymentService:
     def list_local_deployments(self, call: Call, request: dict[str, Any]) -> dict[str, Any]:
         self._nucleus.check_cli_access(call.component, call.operation, "*")
         return {"localDeployments": [record.summary(with_details=False) for record in self.records.values()]}
+
+    def cancel_local_deployment(self, call: Call, request: dict[str, Any]) -> dict[str, Any]:
+        """greengrass-cli's CancelLocalDeploymentHandler: the id is checked first, then authorization on "*"."""
+        deployment_id = request.get("deploymentId")
+        try:
+            uuid.UUID(str(deployment_id))
+        except ValueError:
+            raise InvalidArgumentsError(INVALID_ID) from None
+        self._nucleus.check_cli_access(call.component, call.operation, "*")
+        record = self.records.get(str(deployment_id))
+        if record is None:
+            raise ResourceNotFoundError(
+                f"Cannot find the deployment id provided {deployment_id}", resourceType="LocalDeployment", resourceName=str(deployment_id)
+            )
+        if record.status not in (QUEUED, IN_PROGRESS):
+            return {"message": ALREADY_FINISHED}
+        self.cancel(record)
+        return {"message": f"Cancel request submitted. Deployment ID: {deployment_id}"}
+
+
+class _Cancelled(Exception):
+    """The deployment was cancelled (CancelLocalDeployment); its record says so already."""
 
 
 def _ci(mapping: dict[str, Any], key: str) -> Any:

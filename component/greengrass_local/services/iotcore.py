@@ -1,9 +1,15 @@
-"""PublishToIoTCore and SubscribeToIoTCore, with a loopback or a real MQTT broker.
+"""PublishToIoTCore, SubscribeToIoTCore and SubscribeToIoTCoreConnectionStatus, with a loopback or a real MQTT broker.
 
 Without a broker, IoT Core is an in-process loopback: what components publish
 reaches the components subscribed with a matching filter. With `--mqtt-broker`
 it is a bridge: publishes go to the broker and each distinct subscription
 filter is subscribed on the broker, so plain MQTT clients are on both ends.
+
+SubscribeToIoTCoreConnectionStatus (MqttProxyIPCAgent.java of recent nucleus
+sources, not yet in every release; nucleus lite since 2.7) needs no
+authorization: the subscriber first gets the current status, then one event
+each time the connection is interrupted or resumed. The loopback is always
+CONNECTED; the bridge reports its broker connection.
 """
 
 from __future__ import annotations
@@ -54,8 +60,12 @@ class IoTCore:
         self._subscriptions: list[_Subscription] = []
         self._filter_counts: dict[str, int] = defaultdict(int)
         self._background: set[asyncio.Future[None]] = set()
+        self._status_streams: list[Stream] = []
 
     async def start(self) -> None:
+        watch = getattr(self._transport, "watch_connection", None)
+        if watch is not None:
+            watch(self.connection_changed)
         await self._transport.start(self.dispatch)
 
     async def stop(self) -> None:
@@ -65,7 +75,25 @@ class IoTCore:
         return [
             Operation("PublishToIoTCore", self.publish_to_iot_core),
             Operation("SubscribeToIoTCore", self.subscribe_to_iot_core, "IoTCoreMessage"),
+            Operation("SubscribeToIoTCoreConnectionStatus", self.subscribe_to_connection_status, "IoTCoreConnectionStatusEvent"),
         ]
+
+    @property
+    def connected(self) -> bool:
+        return bool(getattr(self._transport, "connected", True))
+
+    def subscribe_to_connection_status(self, call: Call, request: dict[str, Any]) -> dict[str, Any]:
+        stream = call.stream
+        assert stream is not None
+        self._status_streams.append(stream)
+        stream.on_close(lambda: self._status_streams.remove(stream) if stream in self._status_streams else None)
+        stream.send_json(_status_event(self.connected))  # held until the response is out
+        return {}
+
+    def connection_changed(self, connected: bool) -> None:
+        log.info("IoT Core connection %s", "resumed" if connected else "interrupted")
+        for stream in list(self._status_streams):
+            stream.send_json(_status_event(connected))
 
     def publish_to_iot_core(self, call: Call, request: dict[str, Any]) -> dict[str, Any]:
         topic = self._authorized_topic(call, request)
@@ -141,6 +169,10 @@ class IoTCore:
         return sum(subscription.stream.send(encoded) for subscription in matching)
 
 
+def _status_event(connected: bool) -> dict[str, Any]:
+    return {"connectionStatusEvent": {"status": "CONNECTED" if connected else "DISCONNECTED"}}
+
+
 def _qos(request: dict[str, Any]) -> int:
     qos = request.get("qos")
     if qos is None:
@@ -190,6 +222,17 @@ class MqttBridge:
         self.client_id = client_id or f"greengrass-local-{uuid.uuid4().hex[:12]}"
         self._connection: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.connected = False
+        self._on_status: Any = None
+
+    def watch_connection(self, on_status: Any) -> None:
+        """`on_status(connected)` on the event loop each time the broker connection is interrupted or resumed."""
+        self._on_status = on_status
+
+    def _status(self, connected: bool) -> None:
+        self.connected = connected
+        if self._on_status is not None:
+            self._on_status(connected)
 
     async def start(self, on_message: Any) -> None:
         from awscrt import io, mqtt
@@ -203,6 +246,10 @@ class MqttBridge:
         def on_resumed(connection: Any, return_code: Any, session_present: bool, **_: Any) -> None:
             if not session_present:
                 connection.resubscribe_existing_topics()
+            loop.call_soon_threadsafe(self._status, True)
+
+        def on_interrupted(connection: Any, error: Any, **_: Any) -> None:
+            loop.call_soon_threadsafe(self._status, False)
 
         self._connection = mqtt.Connection(
             client=client,
@@ -212,6 +259,7 @@ class MqttBridge:
             clean_session=True,
             keep_alive_secs=30,
             on_connection_resumed=on_resumed,
+            on_connection_interrupted=on_interrupted,
         )
 
         def on_any_message(topic: str, payload: bytes, **_: Any) -> None:
@@ -222,6 +270,7 @@ class MqttBridge:
             await asyncio.wrap_future(self._connection.connect())
         except Exception as exc:
             raise ConnectionError(f"cannot reach the MQTT broker at {self.host}:{self.port}: {exc}") from exc
+        self.connected = True
         log.info("IoT Core bridged to MQTT broker %s:%d as %s", self.host, self.port, self.client_id)
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool, properties: dict[str, Any]) -> None:
