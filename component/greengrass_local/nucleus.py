@@ -24,6 +24,7 @@ from typing import Any
 
 from .authorization import CLI_SERVICE, Authorizer
 from .errors import ResourceNotFoundError, ServiceError
+from .host import DeployedComponent, StateChanges
 from .lifecycle import READY_FOR_DEPENDENTS, State
 from .logs import ComponentLog, open_greengrass_log
 from .nucleus_config import EFFECTIVE_CONFIG, NUCLEUS, NUCLEUS_VERSION, dump_effective_config, initial_configuration
@@ -32,7 +33,7 @@ from .runner import ComponentRunner, RunSpec
 from .server import Call, IpcServer, Operation
 from .services.components import ComponentService
 from .services.configuration import ConfigStore
-from .services.deployments import BUILTIN_COMPONENTS, DeployedComponent, DeploymentService
+from .services.deployments import BUILTIN_COMPONENTS, DeploymentService
 from .services.iotcore import IoTCore, MqttBridge, Transport
 from .services.pubsub import PubSub
 from .store import ComponentStore
@@ -59,35 +60,6 @@ def _socket_answers(path: str) -> bool:
         except OSError:
             return False
     return True
-
-
-class StateChanges:
-    """Lets coroutines wait until some condition on component states holds."""
-
-    def __init__(self) -> None:
-        self._waiters: list[asyncio.Future[None]] = []
-
-    def notify(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float | None = None) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while not condition():
-            waiter = loop.create_future()
-            self._waiters.append(waiter)
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                return False
-            # asyncio.wait, not wait_for: on Python 3.10 wait_for swallows a cancellation that comes in the loop
-            # pass that resolves the waiter, so a deployment cancelled by the nucleus stopping would run on.
-            done, _ = await asyncio.wait({waiter}, timeout=remaining)
-            if not done:
-                return condition()
-        return True
 
 
 class LocalNucleus:

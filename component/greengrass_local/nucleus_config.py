@@ -43,7 +43,7 @@ from .configtree import find_key
 from .recipes import Manifest, Recipe
 
 if TYPE_CHECKING:
-    from .nucleus import LocalNucleus
+    from .host import Host
 
 NUCLEUS = "aws.greengrass.Nucleus"
 NUCLEUS_VERSION = "2.14.0"
@@ -125,7 +125,7 @@ def interpolation_enabled(configuration: dict[str, Any] | None) -> bool:
 # -- effectiveConfig.yaml ---------------------------------------------------------------------
 
 
-def effective_config(nucleus: LocalNucleus) -> dict[str, Any]:
+def effective_config(nucleus: Host) -> dict[str, Any]:
     """What the emulator knows, in the shape of the nucleus's dump: `system` and `services`."""
     services: dict[str, Any] = {
         NUCLEUS: {
@@ -156,7 +156,7 @@ def effective_config(nucleus: LocalNucleus) -> dict[str, Any]:
     return {"system": system, "services": services}
 
 
-def dump_effective_config(nucleus: LocalNucleus) -> Path:
+def dump_effective_config(nucleus: Host) -> Path:
     """Write ROOT/config/effectiveConfig.yaml whole (a reader never sees half a file)."""
     path = nucleus.root / EFFECTIVE_CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)

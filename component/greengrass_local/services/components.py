@@ -30,17 +30,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..authorization import qualify
 from ..errors import InvalidArgumentsError, ResourceNotFoundError, ServiceError, UnauthorizedError
+from ..host import Host
 from ..lifecycle import State
 from ..nucleus_config import NUCLEUS, NUCLEUS_VERSION
 from ..server import Call, Operation
 from .deployments import BUILTIN_COMPONENTS
-
-if TYPE_CHECKING:
-    from ..nucleus import LocalNucleus
 
 log = logging.getLogger("greengrass_local.components")
 
@@ -56,7 +54,7 @@ NO_METRICS = "Null or Empty list of metrics found in PutComponentMetricRequest"
 
 
 class ComponentService:
-    def __init__(self, nucleus: LocalNucleus) -> None:
+    def __init__(self, nucleus: Host) -> None:
         self._nucleus = nucleus
 
     def operations(self) -> list[Operation]:

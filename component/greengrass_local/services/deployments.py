@@ -19,23 +19,20 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from .. import semver
 from ..configtree import changed_paths, resolve_deployment_configuration
 from ..errors import InvalidArgumentsError, InvalidArtifactsDirectoryPathError, ResourceNotFoundError
 from ..gson import as_doubles
+from ..host import DeployedComponent, Host
 from ..lifecycle import READY_FOR_DEPENDENTS, SETTLED, State
-from ..logs import ComponentLog
 from ..nucleus_config import NUCLEUS, NUCLEUS_VERSION, interpolation_enabled, nucleus_recipe, with_device_defaults
-from ..recipes import ComponentPaths, Manifest, Recipe, RecipeError, Variables, interpolate_tree, select_manifest
+from ..recipes import ComponentPaths, Recipe, RecipeError, Variables, interpolate_tree, select_manifest
 from ..runner import ComponentRunner, RunSpec
 from ..server import Call, Operation
 from ..store import ARTIFACT_DIR_IS_PARENT, StoreError
 from .configuration import REJECTED, ValidationFailed
-
-if TYPE_CHECKING:
-    from ..nucleus import LocalNucleus
 
 log = logging.getLogger("greengrass_local.deployment")
 T = TypeVar("T")
@@ -49,20 +46,6 @@ SETTLE_SECONDS = 0.5
 RECANCEL_SECONDS = 0.1
 INVALID_ID = "Invalid deploymentId format received. DeploymentId is a UUID"
 ALREADY_FINISHED = "Cancellation request is not processed because deployment is already finished"
-
-
-@dataclass
-class DeployedComponent:
-    """One component version the nucleus runs."""
-
-    recipe: Recipe
-    manifest: Manifest
-    runner: ComponentRunner
-    log: ComponentLog
-
-    @property
-    def version(self) -> str:
-        return self.recipe.version
 
 
 @dataclass(frozen=True)
@@ -117,7 +100,7 @@ class _Plan:
 
 
 class DeploymentService:
-    def __init__(self, nucleus: LocalNucleus) -> None:
+    def __init__(self, nucleus: Host) -> None:
         self._nucleus = nucleus
         self.records: dict[str, DeploymentRecord] = {}
         self._queue: asyncio.Queue[tuple[DeploymentRecord, DeploymentRequest]] | None = None
