@@ -122,9 +122,18 @@ async def run_local(args: argparse.Namespace) -> int:
         add=parse_merge(args.merge),
         configuration=update,
     )
-    nucleus = LocalNucleus(
-        Path(args.root), mqtt_broker=parse_broker(args.mqtt_broker), thing_name=args.thing_name, region=args.region or None
-    )
+    from .services.secrets import SecretsError, load_secrets_file
+
+    try:
+        nucleus = LocalNucleus(
+            Path(args.root),
+            mqtt_broker=parse_broker(args.mqtt_broker),
+            thing_name=args.thing_name,
+            region=args.region or None,
+            secrets=load_secrets_file(Path(args.secrets)) if args.secrets else None,
+        )
+    except SecretsError as error:
+        raise CommandError(f"--secrets: {error}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -640,6 +649,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--thing-name",
         default="local-greengrass-core",
         help="the device's thing name: {iot:thingName}, AWS_IOT_THING_NAME (default %(default)s)",
+    )
+    run.add_argument(
+        "--secrets",
+        metavar="FILE",
+        help='what aws.greengrass.SecretManager serves: {"ARN or name": {"SecretString": "..."} or {"SecretBinary": "<base64>"}}',
     )
     run.add_argument("--region", help="the Nucleus's awsRegion and the components' AWS_REGION (default: $AWS_REGION, then us-east-1)")
     run.set_defaults(handler=lambda args: asyncio.run(run_local(args)))

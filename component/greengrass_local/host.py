@@ -19,6 +19,8 @@ from .logs import ComponentLog
 from .recipes import Manifest, Recipe
 from .runner import ComponentRunner, RunSpec
 from .services.configuration import ConfigStore
+from .services.standins import Cloudwatch
+from .services.updates import ComponentUpdates
 from .store import ComponentStore
 
 
@@ -72,7 +74,9 @@ class Host(Protocol):
     platform: dict[str, str]
     store: ComponentStore
     config: ConfigStore
+    updates: ComponentUpdates
     authorizer: Authorizer
+    cloudwatch: Cloudwatch
     components: dict[str, DeployedComponent]
     roots: dict[str, str]
     changes: StateChanges

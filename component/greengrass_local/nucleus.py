@@ -10,6 +10,7 @@ other; this module owns who is deployed and in which state.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -35,7 +36,11 @@ from .services.components import ComponentService
 from .services.configuration import ConfigStore
 from .services.deployments import BUILTIN_COMPONENTS, DeploymentService
 from .services.iotcore import IoTCore, MqttBridge, Transport
-from .services.pubsub import PubSub
+from .services.pubsub import BINARY_MESSAGE, PubSub
+from .services.secrets import SecretManager
+from .services.shadows import SHADOW_MANAGER, Shadows
+from .services.standins import Cloudwatch
+from .services.updates import ComponentUpdates
 from .store import ComponentStore
 
 log = logging.getLogger("greengrass_local.nucleus")
@@ -76,6 +81,7 @@ class LocalNucleus:
         region: str | None = None,
         platform: dict[str, str] | None = None,
         environment: dict[str, str] | None = None,
+        secrets: dict[str, Any] | None = None,
     ) -> None:
         self.root = root.resolve()
         self.thing_name = thing_name
@@ -93,6 +99,10 @@ class LocalNucleus:
         if mqtt_broker is not None:
             iot_core = MqttBridge(*mqtt_broker)
         self.iotcore = IoTCore(self.authorizer, iot_core)
+        self.secrets = SecretManager(self.authorizer, secrets, self.region)  # aws.greengrass.SecretManager stand-in
+        self.shadows = Shadows(self.authorizer, [self.iotcore.publish_from_nucleus, self._shadow_to_pubsub])  # ShadowManager
+        self.cloudwatch = Cloudwatch(self.pubsub)
+        self.updates = ComponentUpdates(lambda component: component in self.components)
         self.deployments = DeploymentService(self)
         self.deployments.listeners.append(lambda _record: self.write_effective_config())
         self.components: dict[str, DeployedComponent] = {}
@@ -106,7 +116,8 @@ class LocalNucleus:
         self.socket_path = str(self.root / "ipc.socket")
         operations: dict[str, Operation] = {}
         self.component_service = ComponentService(self)
-        for service in (self.pubsub, self.iotcore, self.config, self.deployments, self.component_service):
+        services = (self.pubsub, self.iotcore, self.config, self.deployments, self.component_service, self.updates)
+        for service in (*services, self.secrets, self.shadows):
             operations.update({operation.name: operation for operation in service.operations()})
         operations["UpdateState"] = Operation("UpdateState", self.update_state)
         self.server = IpcServer(self._listen_path(), self.authenticate, operations)
@@ -253,6 +264,9 @@ class LocalNucleus:
 
     def component_log(self, component: str) -> ComponentLog:
         return ComponentLog(self.logs_dir / f"{component}.log", component)
+
+    def _shadow_to_pubsub(self, topic: str, payload: bytes) -> None:
+        self.pubsub.deliver(SHADOW_MANAGER, topic, BINARY_MESSAGE, base64.b64encode(payload).decode("ascii"))
 
     # -- IPC: UpdateState ---------------------------------------------------------------------
 

@@ -115,6 +115,11 @@ class ComponentStore:
         unarchived.mkdir(parents=True, exist_ok=True)
         _make_writable(unarchived)
         for artifact in artifacts:
+            if artifact.uri.lower().startswith("docker:"):
+                raise StoreError(
+                    f"Component {name}-v{version} has the Docker image artifact {artifact.uri}: the local nucleus does not pull "
+                    "images. Pull it yourself (docker pull) and drop the docker: artifact from the recipe to test locally"
+                )
             path = folder / artifact.file_name
             if not path.is_file():
                 raise StoreError(

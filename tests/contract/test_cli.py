@@ -689,3 +689,32 @@ def test_greengrass_clis_everyday_commands_against_a_running_emulator(short_tmp,
         2,
         f"mlfeedback: no log {root / 'logs' / 'test.Bas.log'}; the logs on {root}: greengrass, test.Base, test.Broken\n",
     )
+
+
+def test_local_run_serves_the_secrets_file_and_names_what_is_wrong_with_one(short_tmp, project):
+    project.component("test.Job", lifecycle={"Run": "echo working"})
+    secrets = short_tmp / "secrets.json"
+    secrets.write_text(json.dumps({"db-password": {"SecretString": "hunter2", "SecretBinary": "aHVudGVyMg=="}}))
+    both = run_cli(
+        *local_args("run", short_tmp / "a", project.recipes, project.artifacts, "--merge", "test.Job=1.0.0", "--secrets", str(secrets))
+    )
+    assert (both.returncode, both.stderr) == (
+        2,
+        "mlfeedback: --secrets: secret db-password: give exactly one of SecretString and SecretBinary\n",
+    )
+    secrets.write_text(json.dumps({"db-password": "hunter2"}))
+    fine = run_cli(
+        *local_args(
+            "run",
+            short_tmp / "b",
+            project.recipes,
+            project.artifacts,
+            "--merge",
+            "test.Job=1.0.0",
+            "--secrets",
+            str(secrets),
+            "--until-finished",
+            "test.Job",
+        )
+    )
+    assert fine.returncode == 0, fine.stderr

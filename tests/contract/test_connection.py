@@ -49,8 +49,8 @@ def test_an_unimplemented_operation_is_a_service_error_naming_it(observer):
 
     client = observer.client("test.Observer")
     with pytest.raises(ServiceError) as raised:
-        client.get_secret_value(secret_id="db-password")
-    assert raised.value.message == "Operation aws.greengrass#GetSecretValue is not supported by the local nucleus emulator"
+        client.validate_authorization_token(token="not-a-token")
+    assert raised.value.message == "Operation aws.greengrass#ValidateAuthorizationToken is not supported by the local nucleus emulator"
     client.close()
 
 

@@ -5,8 +5,10 @@ components and their dependencies, computes each component's configuration
 (running config, RESET, defaults for what is missing, MERGE), asks components
 that subscribed to validate a changed configuration, then installs, starts or
 restarts what changed, waits until it is RUNNING or FINISHED, and removes what
-is no longer wanted. Statuses and failure texts follow the nucleus and the CLI
-server (DeploymentService, DefaultDeploymentTask, CLIEventStreamAgent).
+is no longer wanted. Validation onwards runs inside the component-update window
+(services/updates.py): subscribers are asked first and may defer. Statuses and
+failure texts follow the nucleus and the CLI server (DeploymentService,
+DefaultDeploymentTask, CLIEventStreamAgent).
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ from ..runner import ComponentRunner, RunSpec
 from ..server import Call, Operation
 from ..store import ARTIFACT_DIR_IS_PARENT, StoreError
 from .configuration import REJECTED, ValidationFailed
+from .standins import CLOUDWATCH, STANDIN_COMPONENTS, note_dependency
 
 log = logging.getLogger("greengrass_local.deployment")
 T = TypeVar("T")
 
 QUEUED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED = "QUEUED", "IN_PROGRESS", "SUCCEEDED", "FAILED", "CANCELED"
 # Components the device provides itself; recipes may depend on them.
-BUILTIN_COMPONENTS = ("aws.greengrass.Nucleus", "aws.greengrass.TokenExchangeService", "aws.greengrass.Cli")
+BUILTIN_COMPONENTS = ("aws.greengrass.Nucleus", "aws.greengrass.TokenExchangeService", "aws.greengrass.Cli", *STANDIN_COMPONENTS)
 LOCAL_GROUP = "LOCAL_DEPLOYMENT"
 SETTLE_SECONDS = 0.5
 # How often stop() repeats its cancellation while the worker runs on (a cancellation swallowed on the way).
@@ -243,7 +246,6 @@ class DeploymentService:
         roots.update(request.add)
         versions = self._resolve_versions(roots)
         plans = self._plan(versions, roots, request)
-        await self._validate(deployment_id, plans)
         for name, plan in plans.items():
             deployed = nucleus.components.get(name)
             if name != NUCLEUS and (deployed is None or deployed.version != plan.recipe.version):
@@ -252,6 +254,14 @@ class DeploymentService:
                     store.prepare_artifacts(name, plan.recipe.version, manifest.artifacts)
                 except StoreError as exc:
                     raise DeploymentFailed(str(exc)) from None
+        # DeploymentConfigMerger: the update waits for a disruptable moment (components may defer it), then
+        # validates and applies; subscribers hear when it is over, whatever the outcome.
+        async with nucleus.updates.update_window(deployment_id):
+            await self._update(deployment_id, plans, roots)
+
+    async def _update(self, deployment_id: str, plans: dict[str, _Plan], roots: dict[str, str]) -> None:
+        nucleus = self._nucleus
+        await self._validate(deployment_id, plans)
         nucleus.roots = roots
         updated = await self._uncancellable(self._apply(plans))
         await self._wait_until_settled(updated)
@@ -293,6 +303,7 @@ class DeploymentService:
         nucleus = self._nucleus
         running = {name: deployed.version for name, deployed in nucleus.components.items()}
         choice: dict[str, str] = {}
+        played: set[tuple[str, str]] = set()
         for _ in range(20):
             requirements: dict[str, list[tuple[str, str]]] = {name: [(LOCAL_GROUP, f"={version}")] for name, version in roots.items()}
             order = list(roots)
@@ -304,6 +315,11 @@ class DeploymentService:
                 resolved[name] = recipe
                 for dependency, spec in recipe.dependencies.items():
                     if dependency in BUILTIN_COMPONENTS:
+                        if dependency in STANDIN_COMPONENTS and (dependency, name) not in played:
+                            played.add((dependency, name))
+                            note_dependency(dependency, name, spec.version_requirement)
+                            if dependency == CLOUDWATCH:
+                                nucleus.cloudwatch.activate()
                         continue
                     requirements.setdefault(dependency, []).append((name, spec.version_requirement))
                     if dependency not in order:

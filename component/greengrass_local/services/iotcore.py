@@ -110,6 +110,10 @@ class IoTCore:
         self._transport.publish(topic, payload, qos, bool(request.get("retain")), properties)
         return {}
 
+    def publish_from_nucleus(self, topic: str, payload: bytes) -> None:
+        """A message the nucleus itself sends to IoT Core (the ShadowManager stand-in's shadow topics)."""
+        self._transport.publish(topic, payload, 0, False, {})
+
     async def subscribe_to_iot_core(self, call: Call, request: dict[str, Any]) -> dict[str, Any]:
         topic_filter = self._authorized_topic(call, request)
         qos = _qos(request)
