@@ -214,7 +214,8 @@ class ComponentRunner:
     async def stop(self) -> None:
         self._stop_requested = True
         self.poke()
-        if self.state is State.NEW:  # an Install in progress is ended, not waited out (its timeout is 120 s by default)
+        if self.state in (State.NEW, State.ERRORED):
+            # An Install (NEW) or a Recover (ERRORED) in progress is ended, not waited out (120 s and 60 s by default).
             await asyncio.gather(*(process.kill() for process in list(self._processes)), return_exceptions=True)
         if self._task is not None:
             await asyncio.shield(self._task)

@@ -718,3 +718,34 @@ def test_local_run_serves_the_secrets_file_and_names_what_is_wrong_with_one(shor
         )
     )
     assert fine.returncode == 0, fine.stderr
+
+
+def test_sigterm_ends_a_recover_step_rather_than_waiting_it_out(short_tmp, project, local_run):
+    """A Recover step may run 60 s by default; stopping the emulator must not wait for it."""
+    project.component("test.Base", lifecycle={"Run": "exec sleep 600"})
+    project.component(
+        "test.Flaky",
+        lifecycle={
+            "Run": "sleep 2; exit 1",
+            "Recover": {"Script": "echo $$ > recover-pid; echo recovering; exec sleep 600", "Timeout": 300},
+        },
+    )
+    root = short_tmp / "root"
+    run = LocalRun(root, project, "test.Base=1.0.0")
+    local_run.append(run)
+    run.wait_for_line("SUCCEEDED")
+    deployed = subprocess.Popen(
+        mlfeedback("local", "deploy", "--root", str(root), "--merge", "test.Flaky=1.0.0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        recover = root / "work" / "test.Flaky" / "recover-pid"
+        _wait(lambda: recover.exists() and recover.read_text().strip() != "", 30)
+        pid = int(recover.read_text())
+        assert run.stop() == 0  # within 30 s, where the Recover step alone would hold it 300 s
+        assert not Path(f"/proc/{pid}").exists()
+    finally:
+        deployed.kill()
+        deployed.wait(10)
