@@ -39,11 +39,39 @@ def whole(value: Any, low: int, high: int) -> int | None:
 
 
 def non_finite(value: Any, path: str) -> str | None:
-    """Where in a JSON-like value a NaN or an infinity sits (strict JSON cannot carry them), or None."""
+    """Where in a JSON-like value a NaN or an infinity sits (strict JSON cannot carry them), or None.
+
+    Most values hold none: they are walked once without building paths (a detector's thousand boxes
+    are thousands of numbers); only a value that holds one is walked again for its path.
+    """
+    return _path_of_non_finite(value, path) if _holds_non_finite(value) else None
+
+
+def _holds_non_finite(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is float:
+            if item - item != 0:  # NaN and the infinities only
+                return True
+        elif kind is list:
+            pending.extend(item)
+        elif kind is dict:
+            pending.extend(item.values())
+        elif isinstance(item, float):  # a float subclass: rare, checked the slow way
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, (list, dict)):
+            pending.extend(item.values() if isinstance(item, dict) else item)
+    return False
+
+
+def _path_of_non_finite(value: Any, path: str) -> str | None:
     if isinstance(value, float):
         return None if math.isfinite(value) else path
     if isinstance(value, dict):
-        return next((p for k, v in value.items() if (p := non_finite(v, f"{path}.{k}"))), None)
+        return next((p for k, v in value.items() if (p := _path_of_non_finite(v, f"{path}.{k}"))), None)
     if isinstance(value, list):
-        return next((p for i, v in enumerate(value) if (p := non_finite(v, f"{path}[{i}]"))), None)
+        return next((p for i, v in enumerate(value) if (p := _path_of_non_finite(v, f"{path}[{i}]"))), None)
     return None
