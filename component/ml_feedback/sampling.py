@@ -247,10 +247,7 @@ def entropy(probabilities: Sequence[float]) -> float:
 
 
 def prediction_problem(strategy: Strategy | None, prediction: Any) -> str | None:
-    """Why a strategy cannot use this prediction, or None when it can."""
-    if strategy is not None and strategy.name in USES_DETECTIONS:
-        found = detections(prediction)
-        return found if isinstance(found, str) else None
+    """Why one of v1's strategies cannot use this prediction, or None when it can (detections: `detections`)."""
     if strategy is None or strategy.name not in USES_PREDICTION:
         return None
     if not isinstance(prediction, list):
@@ -273,19 +270,13 @@ def prediction_problem(strategy: Strategy | None, prediction: Any) -> str | None
 
 
 def should_upload(strategy: Strategy | None, prediction: Any, draw: float) -> bool:
-    """The decision of a strategy that needs no memory; `draw` is a uniform random number in [0, 1) (RANDOM_SAMPLING only).
+    """The decision of one of v1's strategies; `draw` is a uniform random number in [0, 1) (RANDOM_SAMPLING only).
 
-    Call `prediction_problem` first: predictions it rejects are not accepted here.
-    NOVELTY and NEAR_DUPLICATE are decided by `selection.Selector`, which remembers.
+    Call `prediction_problem` first: predictions it rejects are not accepted here. The strategies beyond v1
+    are decided by `selection.Selector`, which parses detections once and remembers uploads.
     """
     if strategy is None:
         return True
-    if strategy.name in USES_DETECTIONS:
-        found = detections(prediction)
-        assert not isinstance(found, str)
-        if strategy.name == DETECTION_UNCERTAINTY:
-            return detection_uncertainty(found, strategy.low, strategy.high, strategy.min_count, strategy.labels)
-        return detection_count(found, strategy.min_score, strategy.more_than, strategy.less_than, strategy.labels)
     if strategy.name == RANDOM_SAMPLING:
         assert strategy.rate is not None
         return draw < strategy.rate
