@@ -54,9 +54,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "component"))
 
 from greengrass_local.nucleus import LocalNucleus  # noqa: E402
-from greengrass_local.packaging import pack  # noqa: E402
 from greengrass_local.services.deployments import DeploymentRequest  # noqa: E402
 from greengrass_local.services.iotcore import Loopback  # noqa: E402
+from greengrass_local.tools.packaging import pack  # noqa: E402
 from ml_feedback import messages  # noqa: E402
 
 COMPONENT = "community.greengrass.MLFeedback"

@@ -77,9 +77,9 @@ sys.path.insert(0, str(BENCH))
 from feedback_throughput import BUCKET, COMPONENT, CREDENTIALS, WORKERS, CpuMeter, direct_puts, recipe, start_moto  # noqa: E402
 
 from greengrass_local.nucleus import LocalNucleus  # noqa: E402
-from greengrass_local.packaging import pack  # noqa: E402
 from greengrass_local.services.deployments import DeploymentRequest  # noqa: E402
 from greengrass_local.services.iotcore import Loopback  # noqa: E402
+from greengrass_local.tools.packaging import pack  # noqa: E402
 from ml_feedback import messages  # noqa: E402
 
 CLIENT = "bench.FootprintClient"

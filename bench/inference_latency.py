@@ -26,10 +26,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "component"))
 
-from greengrass_local.lifecycle import State  # noqa: E402
+from greengrass_local.deployment.lifecycle import State  # noqa: E402
 from greengrass_local.nucleus import LocalNucleus  # noqa: E402
-from greengrass_local.packaging import pack  # noqa: E402
 from greengrass_local.services.deployments import DeploymentRequest  # noqa: E402
+from greengrass_local.tools.packaging import pack  # noqa: E402
 from ml_feedback import messages  # noqa: E402
 
 COMPONENT, CLIENT = "community.greengrass.MLFeedback", "bench.InferenceClient"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .errors import UnauthorizedError
+from .wire.errors import UnauthorizedError
 
 log = logging.getLogger("greengrass_local.authorization")
 

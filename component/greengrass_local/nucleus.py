@@ -24,24 +24,24 @@ from pathlib import Path
 from typing import Any
 
 from .authorization import CLI_SERVICE, Authorizer
-from .errors import ResourceNotFoundError, ServiceError
-from .host import DeployedComponent, StateChanges
-from .lifecycle import READY_FOR_DEPENDENTS, State
-from .logs import ComponentLog, open_greengrass_log
-from .nucleus_config import EFFECTIVE_CONFIG, NUCLEUS, NUCLEUS_VERSION, dump_effective_config, initial_configuration
-from .recipes import current_platform
-from .runner import ComponentRunner, RunSpec
-from .server import Call, IpcServer, Operation
+from .deployment.lifecycle import READY_FOR_DEPENDENTS, State
+from .deployment.logs import ComponentLog, open_greengrass_log
+from .deployment.recipes import current_platform
+from .deployment.runner import ComponentRunner, RunSpec
+from .deployment.store import ComponentStore
 from .services.components import ComponentService
 from .services.configuration import ConfigStore
 from .services.deployments import BUILTIN_COMPONENTS, DeploymentService
+from .services.host import DeployedComponent, StateChanges
 from .services.iotcore import IoTCore, MqttBridge, Transport
+from .services.nucleus_config import EFFECTIVE_CONFIG, NUCLEUS, NUCLEUS_VERSION, dump_effective_config, initial_configuration
 from .services.pubsub import BINARY_MESSAGE, PubSub
 from .services.secrets import SecretManager
 from .services.shadows import SHADOW_MANAGER, Shadows
 from .services.standins import Cloudwatch
 from .services.updates import ComponentUpdates
-from .store import ComponentStore
+from .wire.errors import ResourceNotFoundError, ServiceError
+from .wire.server import Call, IpcServer, Operation
 
 log = logging.getLogger("greengrass_local.nucleus")
 

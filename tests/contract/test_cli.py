@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from greengrass_local.lifecycle import DEFAULT_TIMEOUTS, State
-from greengrass_local.runner import KILL_GRACE_SECONDS
+from greengrass_local.deployment.lifecycle import DEFAULT_TIMEOUTS, State
+from greengrass_local.deployment.runner import KILL_GRACE_SECONDS
 from support.cli import local_args, mlfeedback, run_cli
 from support.harness import Project, component_environment
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from greengrass_local.lifecycle import State
+from greengrass_local.deployment.lifecycle import State
 
 # Each preUpdateEvent is recorded with the version test.Target runs at that moment (it writes it into its work folder).
 # The first one is answered with a deferral (after a try with a wrong deploymentId), later ones with recheckAfterMs=0.

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from greengrass_local.lifecycle import State
+from greengrass_local.deployment.lifecycle import State
 from support.harness import NucleusThread
 
 

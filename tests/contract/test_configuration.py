@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from greengrass_local.lifecycle import State
+from greengrass_local.deployment.lifecycle import State
 
 READER = """
 import datetime

@@ -14,8 +14,8 @@ import zlib
 import pytest
 from awsiot.eventstreamrpc import AccessDeniedError
 
-from greengrass_local import rpc
-from greengrass_local.eventstream import MAX_FRAME_BYTES, FrameDecoder, Header, Message, encode
+from greengrass_local.wire import rpc
+from greengrass_local.wire.eventstream import MAX_FRAME_BYTES, FrameDecoder, Header, Message, encode
 
 
 @pytest.fixture
@@ -225,7 +225,7 @@ def _wait_until_closed_by_server(socks: list[socket.socket], timeout: float) -> 
 
 def test_fifty_connections_announcing_huge_frames_before_connect_buffer_little_and_are_closed(observer):
     """Before, ten such connections took the emulator from 31 to 261 MiB and stayed open."""
-    from greengrass_local.server import CONNECT_TIMEOUT_SECONDS
+    from greengrass_local.wire.server import CONNECT_TIMEOUT_SECONDS
 
     chunk = b"\0" * PARTIAL_BYTES  # allocated before the baseline: only the emulator's growth counts
     gc.collect()
@@ -251,7 +251,7 @@ def test_fifty_connections_announcing_huge_frames_before_connect_buffer_little_a
 
 def test_fifty_connections_that_never_connect_are_closed_at_the_connect_deadline(observer):
     """Half send nothing, half a frame within the pre-CONNECT limit but never all of it."""
-    from greengrass_local.server import CONNECT_TIMEOUT_SECONDS
+    from greengrass_local.wire.server import CONNECT_TIMEOUT_SECONDS
 
     socks = [_unauthenticated(observer) for _ in range(50)]
     try:

@@ -6,7 +6,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from greengrass_local.lifecycle import State
+from greengrass_local.deployment.lifecycle import State
 
 APP = """
 import json, os, sys

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from greengrass_local.nucleus_config import NUCLEUS, NUCLEUS_VERSION
+from greengrass_local.services.nucleus_config import NUCLEUS, NUCLEUS_VERSION
 from support.harness import NucleusThread
 
 THING = "gg-test-thing-7"

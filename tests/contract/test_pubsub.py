@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from greengrass_local.lifecycle import State
+from greengrass_local.deployment.lifecycle import State
 
 SUBSCRIBER = """
 from ipc_probe import client, outcome, save, wait_until

@@ -77,7 +77,7 @@ class Device:
 
     def kill_component(self) -> None:
         """kill -9, then wait until the nucleus has it RUNNING again."""
-        from greengrass_local.lifecycle import State
+        from greengrass_local.deployment.lifecycle import State
 
         assert self.nucleus is not None
         old = self.pid()

@@ -60,8 +60,8 @@ def test_v1_configuration_and_v1_lambda_code_work_unchanged(short_tmp):
 
 
 def test_a_first_deployment_with_an_unusable_configuration_fails_and_names_the_key(short_tmp):
-    from greengrass_local.explain import failure_lines
-    from greengrass_local.lifecycle import State
+    from greengrass_local.deployment.lifecycle import State
+    from greengrass_local.tools.explain import failure_lines
     from support.feedback import configuration_update
     from support.harness import NucleusThread
 

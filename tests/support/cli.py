@@ -11,7 +11,7 @@ from support.harness import component_environment
 
 def mlfeedback(*args: str) -> list[str]:
     script = Path(sys.executable).parent / "mlfeedback"
-    return [str(script), *args] if script.exists() else [sys.executable, "-m", "greengrass_local.cli", *args]
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "greengrass_local.tools.cli", *args]
 
 
 def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

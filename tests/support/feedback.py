@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from greengrass_local.packaging import pack
+from greengrass_local.tools.packaging import pack
 from ml_feedback import messages
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,7 +151,7 @@ def recipe_defaults() -> dict[str, Any]:
 
 def restart_component(stack: Any) -> str:
     """SIGTERM, as the nucleus sends it to stop a component, then wait for the new process; returns the old process's last log."""
-    from greengrass_local.lifecycle import State
+    from greengrass_local.deployment.lifecycle import State
 
     nucleus = stack.nucleus.nucleus
     log_file = stack.root / "logs" / f"{COMPONENT}.log"

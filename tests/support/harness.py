@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from greengrass_local.lifecycle import State
+from greengrass_local.deployment.lifecycle import State
 from greengrass_local.nucleus import LocalNucleus
 from greengrass_local.services.deployments import DeploymentRecord, DeploymentRequest
 

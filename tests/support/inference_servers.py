@@ -15,7 +15,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from greengrass_local.eventstream import Header, Message, encode
+from greengrass_local.wire.eventstream import Header, Message, encode
 from support.inference_models import probabilities
 
 

@@ -11,7 +11,7 @@ from greengrass_local.authorization import (
     resource_matches,
     resource_problem,
 )
-from greengrass_local.errors import UnauthorizedError
+from greengrass_local.wire.errors import UnauthorizedError
 
 
 @pytest.mark.parametrize(

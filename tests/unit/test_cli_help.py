@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from greengrass_local.cli import build_parser, main
+from greengrass_local.tools.cli import build_parser, main
 
 
 def _commands(parser: argparse.ArgumentParser, path: str = "mlfeedback") -> list[tuple[str, argparse.ArgumentParser]]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from greengrass_local.configtree import (
+from greengrass_local.deployment.configtree import (
     KeyNotFound,
     changed_paths,
     get_path,
@@ -11,7 +11,7 @@ from greengrass_local.configtree import (
     parse_pointer,
     resolve_deployment_configuration,
 )
-from greengrass_local.gson import as_doubles
+from greengrass_local.wire.gson import as_doubles
 
 
 def test_merge_is_deep_for_objects_and_whole_for_lists():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from greengrass_local.convert import ConversionError, convert
+from greengrass_local.tools.convert import ConversionError, convert
 from support.cli import run_cli
 from support.seeds import CREATE_CONNECTOR_DEFINITION, SEED_MAP_STRING
 

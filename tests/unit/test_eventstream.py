@@ -9,7 +9,7 @@ import zlib
 import pytest
 from botocore.eventstream import EventStreamBuffer
 
-from greengrass_local.eventstream import (
+from greengrass_local.wire.eventstream import (
     MAX_FRAME_BYTES,
     FrameDecoder,
     FrameError,

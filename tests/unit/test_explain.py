@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from greengrass_local.explain import component_reasons, failure_lines
-from greengrass_local.logs import format_line
+from greengrass_local.deployment.logs import format_line
+from greengrass_local.tools.explain import component_reasons, failure_lines
 
 CONTEXT = {"scriptName": "services.test.App.lifecycle.Run", "serviceName": "test.App", "currentState": "RUNNING"}
 

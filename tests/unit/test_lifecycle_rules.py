@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from greengrass_local.lifecycle import ErrorCounter, State, StepError, parse_step, should_skip
+from greengrass_local.deployment.lifecycle import ErrorCounter, State, StepError, parse_step, should_skip
 
 
 def test_step_forms_and_default_timeouts():

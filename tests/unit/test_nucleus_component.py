@@ -7,8 +7,14 @@ import math
 import pytest
 import yaml
 
-from greengrass_local.nucleus_config import coerce_boolean, initial_configuration, interpolation_enabled, render_yaml, with_device_defaults
-from greengrass_local.recipes import ComponentPaths, Variables, interpolate_tree
+from greengrass_local.deployment.recipes import ComponentPaths, Variables, interpolate_tree
+from greengrass_local.services.nucleus_config import (
+    coerce_boolean,
+    initial_configuration,
+    interpolation_enabled,
+    render_yaml,
+    with_device_defaults,
+)
 
 
 def test_rendered_yaml_reads_back_as_written():

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from greengrass_local.packaging import packed_files, read_build_settings
-from greengrass_local.recipecheck import load_schema, lower_keys
+from greengrass_local.tools.packaging import packed_files, read_build_settings
+from greengrass_local.tools.recipecheck import load_schema, lower_keys
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted([*REPO.glob("recipes/*.yaml"), *REPO.glob("examples/*/recipes/*.yaml")])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from greengrass_local.recipecheck import check_document, check_file, recipe_files
+from greengrass_local.tools.recipecheck import check_document, check_file, recipe_files
 from support.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]

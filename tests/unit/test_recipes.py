@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from greengrass_local import semver
-from greengrass_local.recipes import ComponentPaths, RecipeError, Variables, interpolate, parse_recipe, select_manifest
+from greengrass_local.deployment import semver
+from greengrass_local.deployment.recipes import ComponentPaths, RecipeError, Variables, interpolate, parse_recipe, select_manifest
 
 LINUX = {"os": "linux", "architecture": "amd64"}
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from greengrass_local import rpc
-from greengrass_local.eventstream import FrameDecoder, Header, HeaderType, Message, encode
+from greengrass_local.wire import rpc
+from greengrass_local.wire.eventstream import FrameDecoder, Header, HeaderType, Message, encode
 
 
 def client_frame(message_type: int, stream_id: int = 0, flags: int = 0, extra: tuple[Header, ...] = (), payload: bytes = b"") -> bytes:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from greengrass_local.host import StateChanges
+from greengrass_local.services.host import StateChanges
 
 
 def test_a_cancellation_that_arrives_with_the_change_it_waits_for_is_not_lost():

@@ -33,12 +33,12 @@ import re
 from typing import Any
 
 from ..authorization import qualify
-from ..errors import InvalidArgumentsError, ResourceNotFoundError, ServiceError, UnauthorizedError
-from ..host import Host
-from ..lifecycle import State
-from ..nucleus_config import NUCLEUS, NUCLEUS_VERSION
-from ..server import Call, Operation
+from ..deployment.lifecycle import State
+from ..wire.errors import InvalidArgumentsError, ResourceNotFoundError, ServiceError, UnauthorizedError
+from ..wire.server import Call, Operation
 from .deployments import BUILTIN_COMPONENTS
+from .host import Host
+from .nucleus_config import NUCLEUS, NUCLEUS_VERSION
 
 log = logging.getLogger("greengrass_local.components")
 

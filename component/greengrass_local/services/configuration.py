@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..configtree import KeyNotFound, KeyPath, changed_paths, find_key, get_path, merged, resolve_path
-from ..errors import FailedUpdateConditionCheckError, InvalidArgumentsError, ResourceNotFoundError, ServiceError
-from ..gson import as_doubles
-from ..server import Call, Operation, Stream
+from ..deployment.configtree import KeyNotFound, KeyPath, changed_paths, find_key, get_path, merged, resolve_path
+from ..wire.errors import FailedUpdateConditionCheckError, InvalidArgumentsError, ResourceNotFoundError, ServiceError
+from ..wire.gson import as_doubles
+from ..wire.server import Call, Operation, Stream
 
 KEY_NOT_FOUND = "Key not found"
 VALIDATION_TIMEOUT_SECONDS = 20.0

@@ -23,18 +23,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import semver
-from ..configtree import changed_paths, resolve_deployment_configuration
-from ..errors import InvalidArgumentsError, InvalidArtifactsDirectoryPathError, ResourceNotFoundError
-from ..gson import as_doubles
-from ..host import DeployedComponent, Host
-from ..lifecycle import READY_FOR_DEPENDENTS, SETTLED, State
-from ..nucleus_config import NUCLEUS, NUCLEUS_VERSION, interpolation_enabled, nucleus_recipe, with_device_defaults
-from ..recipes import ComponentPaths, Recipe, RecipeError, Variables, interpolate_tree, select_manifest
-from ..runner import ComponentRunner, RunSpec
-from ..server import Call, Operation
-from ..store import ARTIFACT_DIR_IS_PARENT, StoreError
+from ..deployment import semver
+from ..deployment.configtree import changed_paths, resolve_deployment_configuration
+from ..deployment.lifecycle import READY_FOR_DEPENDENTS, SETTLED, State
+from ..deployment.recipes import ComponentPaths, Recipe, RecipeError, Variables, interpolate_tree, select_manifest
+from ..deployment.runner import ComponentRunner, RunSpec
+from ..deployment.store import ARTIFACT_DIR_IS_PARENT, StoreError
+from ..wire.errors import InvalidArgumentsError, InvalidArtifactsDirectoryPathError, ResourceNotFoundError
+from ..wire.gson import as_doubles
+from ..wire.server import Call, Operation
 from .configuration import REJECTED, ValidationFailed
+from .host import DeployedComponent, Host
+from .nucleus_config import NUCLEUS, NUCLEUS_VERSION, interpolation_enabled, nucleus_recipe, with_device_defaults
 from .standins import CLOUDWATCH, STANDIN_COMPONENTS, note_dependency
 
 log = logging.getLogger("greengrass_local.deployment")

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..authorization import MQTTPROXY_SERVICE, Authorizer
-from ..errors import InvalidArgumentsError, ServiceError, UnauthorizedError
-from ..server import Call, Operation, Stream
 from ..topics import iot_core_topic_problem, mqtt_filter_matches
+from ..wire.errors import InvalidArgumentsError, ServiceError, UnauthorizedError
+from ..wire.server import Call, Operation, Stream
 
 log = logging.getLogger("greengrass_local.iotcore")
 

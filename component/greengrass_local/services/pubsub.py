@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..authorization import PUBSUB_SERVICE, Authorizer
-from ..errors import InvalidArgumentsError, ServiceError
-from ..gson import as_doubles
-from ..server import Call, Operation, Stream
 from ..topics import has_wildcard, local_filter_matches
+from ..wire.errors import InvalidArgumentsError, ServiceError
+from ..wire.gson import as_doubles
+from ..wire.server import Call, Operation, Stream
 
 RECEIVE_ALL = "RECEIVE_ALL_MESSAGES"
 RECEIVE_FROM_OTHERS = "RECEIVE_MESSAGES_FROM_OTHERS"

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..authorization import Authorizer
-from ..errors import ResourceNotFoundError, ServiceError
-from ..server import Call, Operation
+from ..wire.errors import ResourceNotFoundError, ServiceError
+from ..wire.server import Call, Operation
 
 log = logging.getLogger("greengrass_local.secrets")
 

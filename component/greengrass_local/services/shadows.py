@@ -29,8 +29,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..authorization import Authorizer
-from ..errors import ConflictError, InvalidArgumentsError, ResourceNotFoundError
-from ..server import Call, Operation
+from ..wire.errors import ConflictError, InvalidArgumentsError, ResourceNotFoundError
+from ..wire.server import Call, Operation
 
 log = logging.getLogger("greengrass_local.shadows")
 

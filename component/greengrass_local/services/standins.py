@@ -15,7 +15,7 @@ import json
 import logging
 from typing import Any
 
-from .. import semver
+from ..deployment import semver
 from .pubsub import PubSub, _Subscription
 
 log = logging.getLogger("greengrass_local.standins")

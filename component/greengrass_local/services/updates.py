@@ -24,8 +24,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidArgumentsError, ResourceNotFoundError, ServiceError
-from ..server import Call, Operation, Stream
+from ..wire.errors import InvalidArgumentsError, ResourceNotFoundError, ServiceError
+from ..wire.server import Call, Operation, Stream
 
 log = logging.getLogger("greengrass_local.updates")
 

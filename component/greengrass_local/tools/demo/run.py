@@ -24,10 +24,10 @@ import yaml
 
 from ml_feedback import messages
 
-from ..lifecycle import State
-from ..nucleus import LocalNucleus
+from ...deployment.lifecycle import State
+from ...nucleus import LocalNucleus
+from ...services.deployments import DeploymentRequest
 from ..packaging import pack
-from ..services.deployments import DeploymentRequest
 
 COMPONENT = "community.greengrass.MLFeedback"
 CLIENT = "mlfeedback.DemoClient"
@@ -56,7 +56,7 @@ class DemoError(Exception):
 
 
 def project_root() -> Path:
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[4]
     if not (root / "gdk-config.json").exists() or not (root / "recipes").is_dir():
         raise DemoError(f"mlfeedback demo runs from a source checkout (pip install -e .); no gdk-config.json in {root}")
     return root

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .authorization import Authorizer
-from .lifecycle import State
-from .logs import ComponentLog
-from .recipes import Manifest, Recipe
-from .runner import ComponentRunner, RunSpec
-from .services.configuration import ConfigStore
-from .services.standins import Cloudwatch
-from .services.updates import ComponentUpdates
-from .store import ComponentStore
+from ..authorization import Authorizer
+from ..deployment.lifecycle import State
+from ..deployment.logs import ComponentLog
+from ..deployment.recipes import Manifest, Recipe
+from ..deployment.runner import ComponentRunner, RunSpec
+from ..deployment.store import ComponentStore
+from .configuration import ConfigStore
+from .standins import Cloudwatch
+from .updates import ComponentUpdates
 
 
 @dataclass

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from .authorization import resource_problem
-from .recipes import RECIPE_SUFFIXES
+from ..authorization import resource_problem
+from ..deployment.recipes import RECIPE_SUFFIXES
 
 STEPS = ("Setenv", "Bootstrap", "Install", "Startup", "Run", "Shutdown", "Recover", "Uninstall")
 STEP_KEYS = ("Script", "RequiresPrivilege", "Skipif", "Timeout", "Setenv")
@@ -67,7 +67,7 @@ class Problem:
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    text = resources.files("greengrass_local").joinpath("schemas", name).read_text(encoding="utf-8")
+    text = resources.files("greengrass_local.tools").joinpath("schemas", name).read_text(encoding="utf-8")
     document: dict[str, Any] = json.loads(text)
     return document
 

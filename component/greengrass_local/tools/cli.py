@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .lifecycle import State
-from .nucleus_config import NUCLEUS
-from .services.deployments import CANCELED, FAILED, SUCCEEDED, DeploymentRecord, DeploymentRequest
+from ..deployment.lifecycle import State
+from ..services.deployments import CANCELED, FAILED, SUCCEEDED, DeploymentRecord, DeploymentRequest
+from ..services.nucleus_config import NUCLEUS
 
 DEFAULT_ROOT = Path(".greengrass")
 
@@ -112,7 +112,7 @@ def parse_broker(value: str | None) -> tuple[str, int] | None:
 
 
 async def run_local(args: argparse.Namespace) -> int:
-    from .nucleus import LocalNucleus, RootInUse
+    from ..nucleus import LocalNucleus, RootInUse
 
     update = parse_update_config(args.update_config)
     _warn(operation_warnings(update))
@@ -122,7 +122,7 @@ async def run_local(args: argparse.Namespace) -> int:
         add=parse_merge(args.merge),
         configuration=update,
     )
-    from .services.secrets import SecretsError, load_secrets_file
+    from ..services.secrets import SecretsError, load_secrets_file
 
     try:
         nucleus = LocalNucleus(
@@ -310,7 +310,7 @@ def connect_cli(root: Path) -> Any:
 
 
 def _stored_versions(root: Path, name: str) -> list[str]:
-    from .store import ComponentStore
+    from ..deployment.store import ComponentStore
 
     return ComponentStore(root / "packages").versions(name)
 

@@ -39,8 +39,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .configtree import find_key
-from .recipes import Manifest, Recipe
+from ..deployment.configtree import find_key
+from ..deployment.recipes import Manifest, Recipe
 
 if TYPE_CHECKING:
     from .host import Host
