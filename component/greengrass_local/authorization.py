@@ -142,12 +142,16 @@ def denial_message(component: str, service: str, operation: str, resource: str) 
     return f"Principal {component} is not authorized to perform {service}:{qualify(operation)} on resource {resource}"
 
 
+DECISIONS_KEPT = 4096
+
+
 class Authorizer:
     """Checks a caller against the `accessControl` in its current configuration."""
 
     def __init__(self, access_control_of: Callable[[str], Any]) -> None:
         self._access_control_of = access_control_of
         self._parsed: dict[tuple[str, str], tuple[Any, list[Policy]]] = {}
+        self._decided: dict[tuple[str, str, str, str], tuple[Any, bool]] = {}
 
     def _policies(self, component: str, service: str) -> list[Policy]:
         """Parsed once per configuration object: configurations are replaced, never changed in place."""
@@ -160,7 +164,17 @@ class Authorizer:
         return policies
 
     def allowed(self, component: str, service: str, operation: str, resource: str) -> bool:
-        return is_allowed(self._policies(component, service), operation, resource, mqtt=service == MQTTPROXY_SERVICE)
+        """Decided once per configuration object and request: a component publishes to the same few topics all the time."""
+        access_control = self._access_control_of(component)
+        key = (component, service, operation, resource)
+        decided = self._decided.get(key)
+        if decided is not None and decided[0] is access_control:
+            return decided[1]
+        allowed = is_allowed(self._policies(component, service), operation, resource, mqtt=service == MQTTPROXY_SERVICE)
+        if len(self._decided) >= DECISIONS_KEPT:
+            self._decided.clear()
+        self._decided[key] = (access_control, allowed)
+        return allowed
 
     def check(self, component: str, service: str, operation: str, resource: str) -> None:
         """Raise the nucleus's UnauthorizedError unless a policy allows this."""

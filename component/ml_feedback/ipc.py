@@ -1,19 +1,21 @@
 """Greengrass IPC for the component: with `ipc_publish`, the only module that imports awsiotsdk.
 
-Two connections to the nucleus. The first carries the subscriptions, the
-configuration and the lifecycle; its client runs stream callbacks on its own
-event thread (`executor=None`), so requests reach the services in arrival
-order with no extra thread hop. The second (`ipc_publish`) carries only the publishes, whose
-answers arrive on its own event thread: a publish may therefore wait for room
-in the window of publishes in flight, even on the first connection's thread.
-That wait is the back-pressure that keeps memory bounded when requests come
-faster than their answers can go out: the requests stay with the nucleus.
-Configuration and validation events, which need blocking calls on the first
-connection, are handed to a single control thread.
+Three connections to the nucleus. The official client's carries the
+configuration and the lifecycle. The other two are `ipc_publish`'s lean ones:
+one carries the request subscriptions, whose messages reach the services on
+its event thread, in arrival order, with no extra thread hop; the other
+carries only the publishes, whose answers arrive on its own event thread. A
+publish may therefore wait for room in the window of publishes in flight,
+even on the requests' thread. That wait is the back-pressure that keeps
+memory bounded when requests come faster than their answers can go out: the
+requests stay with the nucleus. Configuration and validation events, which
+need blocking calls on the official client's connection, are handed to a
+single control thread.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from awsiot.eventstreamrpc import DeserializeError, LifecycleHandler
+from awsiot.eventstreamrpc import LifecycleHandler
 from awsiot.greengrasscoreipc import connect
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import (
@@ -30,7 +32,6 @@ from awsiot.greengrasscoreipc.model import (
     ConfigurationValidityReport,
     ConfigurationValidityStatus,
     ReportedLifecycleState,
-    SubscriptionResponseMessage,
     ValidateConfigurationUpdateEvents,
 )
 
@@ -78,40 +79,44 @@ class IpcBus:
             client=connect(lifecycle_handler=_Lifecycle(self._ended, self.disconnected)), executor=None
         )
         self._publisher = PublishConnection(on_end=self.disconnected.set)
+        self._requests = PublishConnection(on_end=self.disconnected.set)
         self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipc-control")
 
     # -- pub/sub ------------------------------------------------------------------------
 
     def subscribe(self, topic: str, handler: Callable[[Message], None]) -> Subscription:
-        """Local pub/sub messages as a dict (JsonMessage) or bytes (BinaryMessage).
+        """Local pub/sub messages as a dict (JsonMessage) or bytes (BinaryMessage), on the requests' own connection.
 
-        A message the IPC client cannot decode (JSON nested too deeply for
-        Python's parser) reaches `handler` as an UndecodableMessage, so it can
-        still be answered.
+        A message whose JSON cannot be decoded (nested too deeply for Python's
+        parser) reaches `handler` as an UndecodableMessage, so it can still be
+        answered. The shapes are the IPC model's SubscriptionResponseMessage,
+        read as the official client reads them.
         """
 
-        def on_event(event: SubscriptionResponseMessage) -> None:
+        def on_message(payload: bytes) -> None:
             try:
-                if event.json_message is not None:
-                    handler(event.json_message.message)
-                elif event.binary_message is not None:
-                    handler(event.binary_message.message)
+                document = json.loads(payload)
+                json_message, binary_message = document.get("jsonMessage"), document.get("binaryMessage")
+                message: Message | None = None
+                if json_message is not None:
+                    message = json_message["message"]
+                elif binary_message is not None:
+                    message = base64.b64decode(binary_message["message"])
+            except Exception:
+                log.warning("a message on %s could not be decoded by the IPC client (%d bytes)", topic, len(payload))
+                try:
+                    handler(UndecodableMessage(payload))
+                except Exception as exc:
+                    log.error("handling an undecodable message on %s failed: %s", topic, type(exc).__name__)
+                return
+            if message is None:
+                return
+            try:
+                handler(message)
             except Exception:
                 log.exception("handling a message on %s failed", topic)
 
-        def on_error(error: Exception) -> bool:
-            payload = error.args[-1] if isinstance(error, DeserializeError) and error.args else None
-            if not isinstance(payload, bytes):
-                return _log_stream_error(error)
-            log.warning("a message on %s could not be decoded by the IPC client (%d bytes)", topic, len(payload))
-            try:
-                handler(UndecodableMessage(payload))
-            except Exception as exc:
-                log.error("handling an undecodable message on %s failed: %s", topic, type(exc).__name__)
-            return False
-
-        _response, operation = self._client.subscribe_to_topic(topic=topic, on_stream_event=on_event, on_stream_error=on_error)
-        return Subscription(operation)
+        return Subscription(self._requests.subscribe(topic, on_message))
 
     def publish_local(self, topic: str, message: dict[str, Any]) -> Future[Any]:
         """A JsonMessage, sent once the publish window has room, without waiting for the answer.
@@ -184,9 +189,11 @@ class IpcBus:
         """Close the connections and wait (briefly) until their event-loop threads have finished with Python."""
         self._control.shutdown(wait=True)
         self._client.close()
+        self._requests.close()
         self._publisher.close()
         deadline = time.monotonic() + CLOSE_SECONDS
-        if not all(ended.wait(max(0.0, deadline - time.monotonic())) for ended in (self._ended, self._publisher.ended)):
+        connections = (self._ended, self._requests.ended, self._publisher.ended)
+        if not all(ended.wait(max(0.0, deadline - time.monotonic())) for ended in connections):
             log.warning("the IPC connections did not report their end within %s s", CLOSE_SECONDS)
 
 

@@ -1,4 +1,4 @@
-"""The component's publishing connection to the nucleus: PublishToTopic and PublishToIoTCore, and nothing else.
+"""The component's lean connections to the nucleus: PublishToTopic, PublishToIoTCore and SubscribeToTopic, nothing else.
 
 A dropped sample makes four publishes; through the official client each
 builds model objects, a JSON document of them, an operation with its futures,
@@ -10,9 +10,12 @@ only checked for an error. The wire shapes are those of the IPC model
 publish through here to the local nucleus and read the messages back with the
 official client.
 
-The connection has its own event-loop thread, so the answers to publishes
-arrive even while the request-reading connection waits for room in the
-window of publishes in flight (`PublishWindow`).
+Requests arrive the same way: a subscription's messages reach its handler
+as the raw SubscriptionResponseMessage document, with no model objects made
+for them. The requests have a connection of their own: each connection has
+its own event-loop thread, so the answers to publishes arrive even while the
+thread reading requests waits for room in the window of publishes in flight
+(`PublishWindow`).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from awscrt.eventstream.rpc import (
     MessageType,
 )
 from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup, SocketDomain, SocketOptions
-from awsiot.greengrasscoreipc.model import PublishToIoTCoreRequest, PublishToTopicRequest
+from awsiot.greengrasscoreipc.model import PublishToIoTCoreRequest, PublishToTopicRequest, SubscribeToTopicRequest
 
 from .threadstate import keep_thread_state, release_thread_state
 
@@ -52,9 +55,11 @@ _JSON = Header.from_string(":content-type", "application/json")
 # The operation and request shape names, from the IPC model itself (`aws.greengrass#PublishToTopic`, ...Request).
 PUBLISH_TO_TOPIC = PublishToTopicRequest._model_name().removesuffix("Request")
 PUBLISH_TO_IOT_CORE = PublishToIoTCoreRequest._model_name().removesuffix("Request")
+SUBSCRIBE_TO_TOPIC = SubscribeToTopicRequest._model_name().removesuffix("Request")
 _REQUEST_HEADERS = {
     PUBLISH_TO_TOPIC: [_JSON, Header.from_string("service-model-type", PublishToTopicRequest._model_name())],
     PUBLISH_TO_IOT_CORE: [_JSON, Header.from_string("service-model-type", PublishToIoTCoreRequest._model_name())],
+    SUBSCRIBE_TO_TOPIC: [_JSON, Header.from_string("service-model-type", SubscribeToTopicRequest._model_name())],
 }
 
 
@@ -102,7 +107,7 @@ class PublishWindow:
 
 
 class PublishConnection(ClientConnectionHandler):
-    """An IPC connection of the component, authenticated with its SVCUID, that only publishes."""
+    """An IPC connection of the component, authenticated with its SVCUID, that publishes or subscribes to topics."""
 
     def __init__(self, on_end: Callable[[], None], window: PublishWindow | None = None) -> None:
         self._on_end = on_end
@@ -153,6 +158,33 @@ class PublishConnection(ClientConnectionHandler):
             answered.set_exception(PublishError("ConnectionClosedError", str(error)))
         return answered
 
+    def subscribe(self, topic: str, on_message: Callable[[bytes], None]) -> TopicSubscription:
+        """SubscribeToTopic: returns once the nucleus has answered; raises PublishError when it refused.
+
+        `on_message` gets each SubscriptionResponseMessage's JSON, on this connection's event-loop thread.
+        """
+        connection = self._connection
+        if connection is None or self.ended.is_set():
+            raise PublishError("ConnectionClosedError", "the IPC connection to the nucleus is closed")
+        subscription = TopicSubscription(topic, on_message)
+        stream = connection.new_stream(subscription)
+        subscription.stream = stream
+        payload = json.dumps({"topic": topic}).encode()
+        stream.activate(
+            operation=SUBSCRIBE_TO_TOPIC,
+            headers=_REQUEST_HEADERS[SUBSCRIBE_TO_TOPIC],
+            payload=payload,
+            message_type=MessageType.APPLICATION_MESSAGE,
+        )
+        try:
+            subscription.opened.result(CONNECT_SECONDS)
+        except TimeoutError:
+            subscription.close()
+            raise PublishError(
+                "TimeoutError", f"the nucleus did not answer the subscription to {topic} within {CONNECT_SECONDS:.0f} s"
+            ) from None
+        return subscription
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -176,6 +208,16 @@ class PublishConnection(ClientConnectionHandler):
         self._on_end()
 
 
+def _error_of(headers: Any, payload: bytes) -> PublishError:
+    """The nucleus's modeled error (UnauthorizedError, ...) from an APPLICATION_ERROR message."""
+    kind = next((str(header.value) for header in headers if header.name == "service-model-type"), "")
+    try:
+        message = str(json.loads(payload).get("message", ""))
+    except (ValueError, AttributeError):
+        message = payload.decode("utf-8", "replace")[:300]
+    return PublishError(kind.rsplit("#", 1)[-1], message)
+
+
 class _Answer(ClientContinuationHandler):
     """One publish's stream: its answer completes the future; the stream's end gives its room in the window back."""
 
@@ -188,12 +230,7 @@ class _Answer(ClientContinuationHandler):
         if message_type == MessageType.APPLICATION_MESSAGE:
             self._answered.set_result(None)
             return
-        kind = next((str(header.value) for header in headers if header.name == "service-model-type"), "")
-        try:
-            message = str(json.loads(payload).get("message", ""))
-        except (ValueError, AttributeError):
-            message = payload.decode("utf-8", "replace")[:300]
-        error = PublishError(kind.rsplit("#", 1)[-1], message)
+        error = _error_of(headers, payload)
         log.warning("%s failed: %s", self._what, error.message or error)
         self._answered.set_exception(error)
 
@@ -203,3 +240,38 @@ class _Answer(ClientContinuationHandler):
             error = PublishError("StreamClosedError", "the stream closed before the nucleus answered")
             log.warning("%s failed: %s", self._what, error.message)
             self._answered.set_exception(error)
+
+
+class TopicSubscription(ClientContinuationHandler):
+    """A SubscribeToTopic stream: its first answer opens it (or refuses it); every later message goes to `on_message`."""
+
+    def __init__(self, topic: str, on_message: Callable[[bytes], None]) -> None:
+        self.topic, self._on_message = topic, on_message
+        self.opened: Future[None] = Future()
+        self.stream: Any = None
+
+    def close(self) -> None:
+        """Ends the subscription (the nucleus stops delivering); nothing happens when the stream is already gone."""
+        try:
+            sent = self.stream.send_message(message_type=MessageType.APPLICATION_MESSAGE, flags=MessageFlag.TERMINATE_STREAM)
+            sent.result(CONNECT_SECONDS)
+        except Exception as error:  # the stream or the connection is already closed
+            log.debug("closing the subscription to %s: %s", self.topic, error)
+
+    def on_continuation_message(self, headers: Any, payload: bytes, message_type: MessageType, flags: int, **kwargs: Any) -> None:
+        if not self.opened.done():
+            if message_type == MessageType.APPLICATION_MESSAGE:
+                self.opened.set_result(None)
+            else:
+                self.opened.set_exception(_error_of(headers, payload))
+            return
+        if message_type == MessageType.APPLICATION_MESSAGE:
+            self._on_message(payload)
+        else:
+            log.warning("IPC stream error: %s", str(_error_of(headers, payload))[:300])
+
+    def on_continuation_closed(self, **kwargs: Any) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(
+                PublishError("StreamClosedError", f"the stream closed before the nucleus answered the subscription to {self.topic}")
+            )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -93,3 +94,31 @@ def test_a_publish_after_the_connection_ended_fails_its_future_and_raises_nothin
     error = bus.publish_local("allowed/topic", {"n": 3}).exception(5)
     assert isinstance(error, PublishError)
     assert (error.kind, error.message) == ("ConnectionClosedError", "the IPC connection to the nucleus is closed")
+
+
+def test_a_subscription_hands_over_json_as_a_dict_and_binary_as_bytes_in_order(bus, official):
+    from awsiot.greengrasscoreipc.model import BinaryMessage, JsonMessage, PublishMessage
+
+    received = Received()
+    subscription = bus.subscribe("allowed/topic", received)
+    official.publish_to_topic(topic="allowed/topic", publish_message=PublishMessage(json_message=JsonMessage(message={"n": 1})))
+    official.publish_to_topic(topic="allowed/topic", publish_message=PublishMessage(binary_message=BinaryMessage(message=b"\x00\xffraw")))
+    deadline = time.monotonic() + 10
+    while len(received.events) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert received.events == [{"n": 1.0}, b"\x00\xffraw"]
+    subscription.close()
+    time.sleep(0.2)  # the end of the stream and the next publish travel on different connections
+    official.publish_to_topic(topic="allowed/topic", publish_message=PublishMessage(json_message=JsonMessage(message={"n": 2})))
+    time.sleep(0.5)
+    assert received.events == [{"n": 1.0}, b"\x00\xffraw"], "nothing after the subscription closed"
+
+
+def test_a_subscription_the_policy_does_not_allow_raises_the_nucleus_error(bus):
+    with pytest.raises(PublishError) as refused:
+        bus.subscribe("not/allowed", Received())
+    assert refused.value.kind == "UnauthorizedError"
+    assert refused.value.message == (
+        "Principal test.Publisher is not authorized to perform aws.greengrass.ipc.pubsub:aws.greengrass#SubscribeToTopic "
+        "on resource not/allowed"
+    )

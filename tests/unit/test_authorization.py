@@ -90,3 +90,21 @@ def test_authorizer_texts_and_operation_wildcard():
         authorizer.check("c.A", PUBSUB_SERVICE, "PublishToTopic", "")
     assert authorizer.allowed("c.B", MQTTPROXY_SERVICE, "PublishToIoTCore", "x")
     assert not authorizer.allowed("c.B", MQTTPROXY_SERVICE, "SubscribeToIoTCore", "x")
+
+
+def test_a_decision_is_remembered_per_configuration_object_and_the_memory_is_bounded():
+    from greengrass_local.authorization import DECISIONS_KEPT
+
+    configs = {"c.A": {PUBSUB_SERVICE: {"p": {"operations": ["*"], "resources": ["t/1"]}}}}
+    reads: list[str] = []
+    authorizer = Authorizer(lambda name: reads.append(name) or configs.get(name))
+    assert authorizer.allowed("c.A", PUBSUB_SERVICE, "PublishToTopic", "t/1")
+    assert not authorizer.allowed("c.A", PUBSUB_SERVICE, "PublishToTopic", "t/2")
+    configs["c.A"] = {PUBSUB_SERVICE: {"p": {"operations": ["*"], "resources": ["t/2"]}}}  # a deployment replaces the tree
+    assert not authorizer.allowed("c.A", PUBSUB_SERVICE, "PublishToTopic", "t/1")
+    assert authorizer.allowed("c.A", PUBSUB_SERVICE, "PublishToTopic", "t/2")
+    for n in range(DECISIONS_KEPT + 10):
+        assert not authorizer.allowed("c.A", PUBSUB_SERVICE, "PublishToTopic", f"other/{n}")
+    assert len(authorizer._decided) <= DECISIONS_KEPT
+    assert authorizer.allowed("c.A", PUBSUB_SERVICE, "PublishToTopic", "t/2")
+    assert set(reads) == {"c.A"}

@@ -16,7 +16,9 @@ from greengrass_local.wire.eventstream import (
     Header,
     HeaderType,
     Message,
+    decode_headers,
     encode,
+    encode_headers,
 )
 
 EVERY_HEADER_TYPE = (
@@ -129,3 +131,29 @@ def test_a_bad_frame_after_a_good_one_in_the_same_read_is_still_a_frame_error():
     decoder = FrameDecoder()
     with pytest.raises(FrameError, match="malformed header"):
         decoder.feed(encode(Message((), b"good")) + bad)
+
+
+def test_a_header_block_seen_before_decodes_the_same_with_each_stream_id():
+    def block(stream_id: int, model: str) -> bytes:
+        return encode_headers(
+            (
+                Header.int32(":message-type", 0),
+                Header.int32(":message-flags", 0),
+                Header.int32(":stream-id", stream_id),
+                Header.string("service-model-type", model),
+            )
+        )
+
+    for stream_id in (1, 2, -7, 2**31 - 1, 1):
+        for model in ("aws.greengrass#PublishToTopicRequest", "aws.greengrass#PublishToIoTCoreRequest"):
+            headers = decode_headers(block(stream_id, model))
+            assert headers[2] == Header.int32(":stream-id", stream_id)
+            assert headers[3] == Header.string("service-model-type", model)
+
+
+def test_a_string_that_holds_the_bytes_of_a_stream_id_header_stays_a_string():
+    tricky = Header.string("note", "\x0a:stream-id\x04" + "abcd")
+    for value in ("\x0a:stream-id\x04" + "abcd", "\x0a:stream-id\x04" + "wxyz"):
+        raw = encode_headers((Header.int32(":message-type", 0), Header.string("note", value)))
+        assert decode_headers(raw) == (Header.int32(":message-type", 0), Header.string("note", value))
+    assert decode_headers(encode_headers((tricky,))) == (tricky,)

@@ -67,8 +67,7 @@ class PubSub:
             if subscription.topic_filter != topic and not local_filter_matches(subscription.topic_filter, topic):
                 continue
             if payload is None:
-                message = as_doubles(body) if kind == JSON_MESSAGE else body
-                payload = json.dumps({kind: {"message": message, "context": {"topic": topic}}}).encode()
+                payload = subscription_message(kind, body, topic)
             delivered += subscription.stream.send(payload)
         return delivered
 
@@ -101,6 +100,22 @@ class PubSub:
 
     def subscriber_count(self) -> int:
         return sum(len(bucket) for bucket in self._exact.values()) + len(self._wildcard)
+
+
+_BASE64_TEXT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+def subscription_message(kind: str, body: Any, topic: str) -> bytes:
+    """The SubscriptionResponseMessage a subscriber gets.
+
+    A binary message is base64 text, which JSON holds as it is: it is put in place rather than run
+    through the encoder (the text of a 10 KB sample costs the encoder more than the rest of a delivery).
+    """
+    if kind == BINARY_MESSAGE and body.isascii() and not body.encode("ascii").translate(None, _BASE64_TEXT):
+        context = json.dumps({"topic": topic})
+        return f'{{"{BINARY_MESSAGE}": {{"message": "{body}", "context": {context}}}}}'.encode("ascii")
+    message = as_doubles(body) if kind == JSON_MESSAGE else body
+    return json.dumps({kind: {"message": message, "context": {"topic": topic}}}).encode()
 
 
 def _message_of(publish_message: Any) -> tuple[str, Any]:

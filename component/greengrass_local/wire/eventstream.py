@@ -126,7 +126,42 @@ def encode_frame(encoded_headers: bytes, payload: bytes) -> bytes:
     return b"".join((prelude, encoded_headers, payload, _U32.pack(crc)))
 
 
+# Header blocks seen before, decoded. A client's frames repeat the same few blocks (message type, flags,
+# operation, content type, model name) that differ only in their stream id: a block is remembered with its
+# stream id set to 0, and found again by its bytes with that id zeroed.
+_STREAM_ID = b"\x0a:stream-id\x04"  # name length, name, INT32
+_KNOWN_BLOCKS: dict[bytes, tuple[tuple[Header, ...], int]] = {}
+_KNOWN_BLOCKS_MAX = 256
+
+
 def decode_headers(raw: bytes | memoryview) -> tuple[Header, ...]:
+    data = bytes(raw)
+    at = data.find(_STREAM_ID)
+    if at < 0 or at + 16 > len(data):
+        return _decode_headers_checked(data)
+    value_at = at + len(_STREAM_ID)
+    zeroed = data[:value_at] + b"\0\0\0\0" + data[value_at + 4 :]
+    known = _KNOWN_BLOCKS.get(zeroed)
+    stream_id = int.from_bytes(data[value_at : value_at + 4], "big", signed=True)
+    if known is not None:
+        headers, index = known
+        return (*headers[:index], Header(":stream-id", HeaderType.INT32, stream_id), *headers[index + 1 :])
+    decoded = _decode_headers_checked(data)
+    if len(_KNOWN_BLOCKS) >= _KNOWN_BLOCKS_MAX:
+        _KNOWN_BLOCKS.clear()  # a peer that sends ever new blocks keeps the memory bounded, and the usual blocks come back
+    _remember(zeroed, decoded, stream_id)
+    return decoded
+
+
+def _remember(zeroed: bytes, decoded: tuple[Header, ...], stream_id: int) -> None:
+    """Only a block whose zeroed bytes are the same headers with a stream id of 0 (not, say, a string that holds those bytes)."""
+    template = _decode_headers_checked(zeroed)
+    ids = [index for index, header in enumerate(decoded) if header == (":stream-id", HeaderType.INT32, stream_id)]
+    if len(ids) == 1 and template == (*decoded[: ids[0]], Header(":stream-id", HeaderType.INT32, 0), *decoded[ids[0] + 1 :]):
+        _KNOWN_BLOCKS[zeroed] = (template, ids[0])
+
+
+def _decode_headers_checked(raw: bytes | memoryview) -> tuple[Header, ...]:
     headers: list[Header] = []
     view = memoryview(raw)
     pos, end = 0, len(view)
