@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .authorization import CLI_SERVICE, Authorizer
+from .authorization import CLI_SERVICE, Authorizer, qualify
 from .deployment.lifecycle import READY_FOR_DEPENDENTS, State
 from .deployment.logs import ComponentLog, open_greengrass_log
 from .deployment.recipes import current_platform
@@ -65,6 +65,22 @@ def _socket_answers(path: str) -> bool:
         except OSError:
             return False
     return True
+
+
+# Operations whose handlers only plugin components register on a device (aws.greengrass.clientdevices.Auth,
+# aws.greengrass.LocalDebugConsole): without them the nucleus answers with its default handler's error.
+PROVIDED_BY_PLUGINS = (
+    "AuthorizeClientDeviceAction",
+    "GetClientDeviceAuthToken",
+    "SubscribeToCertificateUpdates",
+    "VerifyClientDeviceIdentity",
+    "CreateDebugPassword",
+)
+
+
+def _not_supported_by_greengrass(call: Call, request: dict[str, Any]) -> dict[str, Any]:
+    """The nucleus's DefaultOperationHandler (ipc/common/DefaultOperationHandler.java), word for word."""
+    raise ServiceError(f"Operation {qualify(call.operation)} is not supported by Greengrass")
 
 
 class LocalNucleus:
@@ -120,6 +136,8 @@ class LocalNucleus:
         for service in (*services, self.secrets, self.shadows):
             operations.update({operation.name: operation for operation in service.operations()})
         operations["UpdateState"] = Operation("UpdateState", self.update_state)
+        for name in PROVIDED_BY_PLUGINS:
+            operations[name] = Operation(name, _not_supported_by_greengrass)
         self.server = IpcServer(self._listen_path(), self.authenticate, operations)
 
     # -- start and stop ------------------------------------------------------------------

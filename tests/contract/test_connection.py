@@ -285,3 +285,27 @@ def test_a_connect_and_a_protocol_violation_in_one_write_close_the_connection_qu
     emulator_log = (observer.root / "logs" / "greengrass.log").read_text()
     assert "Traceback" not in emulator_log and "RuntimeError" not in emulator_log
     assert [record.getMessage() for record in caplog.records if record.exc_info or "RuntimeError" in record.getMessage()] == []
+
+
+@pytest.mark.parametrize(
+    ("operation", "call"),
+    [
+        (
+            "AuthorizeClientDeviceAction",
+            lambda c: c.authorize_client_device_action(client_device_auth_token="t", operation="mqtt:connect", resource="r"),
+        ),
+        ("GetClientDeviceAuthToken", lambda c: c.get_client_device_auth_token(credential=None)),
+        ("SubscribeToCertificateUpdates", lambda c: c.subscribe_to_certificate_updates(certificate_options=None, on_stream_event=print)),
+        ("VerifyClientDeviceIdentity", lambda c: c.verify_client_device_identity(credential=None)),
+        ("CreateDebugPassword", lambda c: c.create_debug_password()),
+    ],
+)
+def test_an_operation_only_a_plugin_provides_gets_the_nucleus_own_not_supported_error(observer, operation, call):
+    from awsiot.greengrasscoreipc.model import ServiceError
+
+    client = observer.client("test.Observer")
+    with pytest.raises(ServiceError) as raised:
+        call(client)
+    assert raised.value.message == f"Operation aws.greengrass#{operation} is not supported by Greengrass"
+    assert_pubsub_works(observer)
+    client.close()
