@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any
 
 from .messages import shown
@@ -95,26 +96,76 @@ def detections(prediction: Any) -> Detections | str:
 
 
 def _well_formed_detections(prediction: Any) -> Detections | None:
+    """The detections of a well-formed prediction, else None (or an exception): `_detection_problem` then says why.
+
+    This runs on every request of a detector configuration, a thousand boxes each, within the intake
+    thread's budget of a millisecond (`bench/selection.py`): each check is one pass at C speed over a
+    column, with as few passes as the checks allow.
+    """
     if type(prediction) is dict:
         rows = prediction.get("prediction")
-        if len(prediction) != 1 or type(rows) is not list or not set(map(type, rows)) <= {list} or not set(map(len, rows)) <= {6}:
+        if len(prediction) != 1 or type(rows) is not list or not _typed(rows, list) or not _all_equal(map(len, rows), 6, len(rows)):
             return None
         scores, ids = [row[1] for row in rows], [row[0] for row in rows]
         return Detections(scores, ids, class_ids=True) if _fractions(scores) and _finite_numbers(ids) else None
-    if type(prediction) is not list or not set(map(type, prediction)) <= {dict}:
+    if type(prediction) is not list or not _typed(prediction, dict):
         return None
-    scores = list(map(dict.get, prediction, repeat("score")))
-    labels = list(map(dict.get, prediction, repeat("label")))
-    boxes = list(map(dict.get, prediction, repeat("box")))
-    if not _fractions(scores) or not set(map(type, labels)) <= {str, type(None)}:
+    try:
+        scores = [item["score"] for item in prediction]
+    except KeyError:
+        return None  # a detection without a score
+    labels, boxes = _column(prediction, "label"), _column(prediction, "box")
+    if not _fractions(scores) or not _typed(labels, str, type(None)):
         return None
-    if not set(map(type, boxes)) <= {list, type(None)} or not set(map(len, [box for box in boxes if box is not None])) <= {4}:
-        return None
-    return Detections(scores, labels)
+    kinds = list(map(type, boxes))
+    if kinds.count(list) != len(kinds):  # some detections without a box (None): the others' are counted
+        if not set(kinds) <= {list, type(None)}:
+            return None
+        boxes = [box for box in boxes if box is not None]
+    return Detections(scores, labels) if _all_equal(map(len, boxes), 4, len(boxes)) else None
+
+
+def _typed(values: list[Any], *kinds: type) -> bool:
+    """Whether each value's type is one of `kinds`, exactly (a bool is not an int here).
+
+    Counting the first kind in a list of types is cheaper than building a set of them, and settles the
+    common case (all floats, all dicts); a mix is then checked as a set.
+    """
+    found = list(map(type, values))
+    return found.count(kinds[0]) == len(found) or set(found) <= set(kinds)
+
+
+def _all_equal(values: Iterator[Any], expected: Any, count: int) -> bool:
+    """Whether all `count` of `values` equal `expected` (a row's or a box's length): `list.count` compares at C speed."""
+    return list(values).count(expected) == count
+
+
+def _column(items: list[dict[str, Any]], key: str) -> list[Any]:
+    """Each detection's `key`, None where it has none (a subscript per item is cheaper than `dict.get`; most have every key)."""
+    try:
+        return [item[key] for item in items]
+    except KeyError:
+        return list(map(dict.get, items, repeat(key)))
 
 
 def _finite_numbers(values: list[Any]) -> bool:
-    return set(map(type, values)) <= {float, int} and all(map(math.isfinite, values))
+    """Ints and floats only (not bools), all finite."""
+    return _typed(values, float, int) and _all_finite(values)
+
+
+def _all_finite(values: list[Any]) -> bool:
+    """Whether every number is finite; an int too large for a double raises OverflowError, as `math.isfinite` does.
+
+    `math.fsum` at C speed settles the common case: it takes each value as a double (raising for an int
+    too large for one), and a NaN or an infinity among them makes the sum one. Only when the sum is not
+    finite, or raises, are the values looked at one by one.
+    """
+    try:
+        if math.isfinite(math.fsum(values)):
+            return True
+    except (OverflowError, ValueError):  # a value too large for a double, an overflow of the sum, or -inf + inf
+        pass
+    return all(map(math.isfinite, values))
 
 
 def _probabilities(values: list[Any]) -> bool:
@@ -126,6 +177,7 @@ def _probabilities(values: list[Any]) -> bool:
 
 
 def _fractions(values: list[Any]) -> bool:
+    """Finite numbers from 0 to 1 (once all are finite, `min` and `max` are exact: no NaN to hide behind)."""
     return _finite_numbers(values) and (not values or (min(values) >= 0 and max(values) <= 1))
 
 
@@ -170,10 +222,11 @@ def _counted(found: Detections, labels: frozenset[str] | None) -> list[float]:
     """The scores of the detections of `labels` (all of them without)."""
     if labels is None:
         return found.scores
-    if found.class_ids:  # compared as numbers, not turned into text one by one: "3" matches 3 and 3.0
-        ids = _class_ids(labels)
-        return [score for score, label in zip(found.scores, found.raw_labels, strict=True) if label in ids]
-    return [score for score, label in zip(found.scores, found.raw_labels, strict=True) if label in labels]
+    if len(found.scores) != len(found.raw_labels):
+        raise ValueError("Detections holds a label for each score")
+    # Class ids are compared as numbers, not turned into text one by one: "3" matches 3 and 3.0.
+    wanted = _class_ids(labels) if found.class_ids else labels
+    return list(compress(found.scores, map(wanted.__contains__, found.raw_labels)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -188,25 +241,28 @@ def _class_ids(labels: frozenset[str]) -> frozenset[float]:
 
 def detection_uncertainty(found: Detections, low: float, high: float, min_count: int, labels: frozenset[str] | None) -> bool:
     """At least `min_count` detections (of `labels`) the model is unsure of: `low <= score <= high`."""
-    return sum(1 for score in _counted(found, labels) if low <= score <= high) >= min_count
+    return len([score for score in _counted(found, labels) if low <= score <= high]) >= min_count
 
 
 def detection_count(
     found: Detections, min_score: float, more_than: int | None, less_than: int | None, labels: frozenset[str] | None
 ) -> bool:
     """An unusual scene: more than `more_than` or fewer than `less_than` detections (of `labels`) scoring `min_score` or more."""
-    count = sum(1 for score in _counted(found, labels) if score >= min_score)
+    count = len([score for score in _counted(found, labels) if score >= min_score])
     return (more_than is not None and count > more_than) or (less_than is not None and count < less_than)
 
 
-def novelty(unit_embedding: Any, unit_window: Any, threshold: float) -> bool:
+def novelty(unit_embedding: Any, unit_window: Any, threshold: float, out: Any = None) -> bool:
     """Farther than `threshold` in cosine distance from every remembered embedding (numpy; all rows of unit length).
 
-    An empty window holds nothing to be near: the first sample is novel.
+    An empty window holds nothing to be near: the first sample is novel. `out`, a float32 array of one
+    number per row, takes the products instead of a new array each request (`unit_window.dot` writes them
+    with the same BLAS call as `unit_window @ unit_embedding`, so to the bit the same numbers).
     """
     if len(unit_window) == 0:
         return True
-    return bool(1.0 - float((unit_window @ unit_embedding).max()) > threshold)
+    similarities = unit_window @ unit_embedding if out is None else unit_window.dot(unit_embedding, out=out)
+    return bool(1.0 - float(similarities.max()) > threshold)
 
 
 def near_duplicate(fingerprint: int, recent: Any, max_distance: int) -> bool:
@@ -239,11 +295,14 @@ def entropy(probabilities: Sequence[float]) -> float:
     """-Σ p·ln p over the prediction normalised to sum 1 (zeros contribute nothing).
 
     Scaled by the largest value first, so values near the float limit cannot overflow the sum.
+    Each share is divided out once and the products are summed by `math.fsum` from C-level maps
+    (a thousand classes per request): the same roundings, in the same order, as term by term.
     """
     peak = max(probabilities)
     scaled = [p / peak for p in probabilities]
     total = math.fsum(scaled)
-    return -math.fsum((p / total) * math.log(p / total) for p in scaled if p > 0)
+    shares = [p / total for p in scaled if p > 0]
+    return -math.fsum(map(operator.mul, shares, map(math.log, shares)))
 
 
 def prediction_problem(strategy: Strategy | None, prediction: Any) -> str | None:

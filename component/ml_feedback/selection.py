@@ -72,6 +72,7 @@ class _Memory:
         self.strategies = strategies
         self.window = max((s.window for s in strategies if s.name == NOVELTY), default=0)
         self.embeddings: Any = None  # numpy (window, dimension) of unit rows, filled round-robin
+        self._similarities: Any = None  # numpy (window,) float32: each request's products with the rows, overwritten
         self.filled = 0
         self.next_row = 0
         self.fingerprints = _Fingerprints() if any(s.name == NEAR_DUPLICATE for s in strategies) else None
@@ -83,12 +84,21 @@ class _Memory:
     def recent_embeddings(self) -> Any:
         return self.embeddings[: self.filled]
 
+    def novel(self, unit_embedding: Any, threshold: float) -> bool:
+        """NOVELTY against the filled rows (a contiguous view: the rows are filled from the first, then
+        overwritten in turn), with the products written into one buffer kept for the purpose: a full
+        window is 10000 rows, and this runs on every request."""
+        if not self.filled:
+            return novelty(unit_embedding, (), threshold)
+        return novelty(unit_embedding, self.embeddings[: self.filled], threshold, out=self._similarities[: self.filled])
+
     def remember(self, prepared: Prepared, now: float) -> None:
         if prepared.unit_embedding is not None and self.window:
             import numpy
 
             if self.embeddings is None:
                 self.embeddings = numpy.zeros((self.window, len(prepared.unit_embedding)), dtype=numpy.float32)
+                self._similarities = numpy.empty(self.window, dtype=numpy.float32)
             self.embeddings[self.next_row] = prepared.unit_embedding
             self.next_row = (self.next_row + 1) % self.window
             self.filled = min(self.filled + 1, self.window)
@@ -277,7 +287,7 @@ class Selector:
 
     def _selects(self, strategy: Strategy, prepared: Prepared, memory: _Memory, draw: float, now: float) -> bool:
         if strategy.name == NOVELTY:
-            return novelty(prepared.unit_embedding, memory.recent_embeddings() if memory.filled else (), strategy.threshold or 0.0)
+            return memory.novel(prepared.unit_embedding, strategy.threshold or 0.0)
         if strategy.name == NEAR_DUPLICATE:
             fingerprint = prepared.fingerprint
             assert fingerprint is not None and memory.fingerprints is not None
