@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import tracemalloc
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 import greengrass_machine_learning_sdk as ml
-from greengrass_machine_learning_sdk import fingerprint
+from greengrass_machine_learning_sdk import fingerprint, image_fingerprint
 
 # An 8 x 9 image has exactly one pixel per cell, so its bits compare neighbouring pixels. Row by row:
 PATTERN = np.array(
@@ -266,3 +267,67 @@ def test_random_images_match_the_reference(seed):
         ]
         for image in images:
             assert fingerprint(image) == reference(image), (height, width, image.dtype, image.shape)
+
+
+# -- strip by strip: a large image is read a few rows at a time, and the hash does not change -----------------
+
+
+def hostile_images(rng: np.random.Generator, height: int, width: int) -> list[np.ndarray]:
+    """Every path of the exact arithmetic: small integers, integers needing several limbs, floats sharing one
+    exponent range, floats mixing very large and very small values, all zeros, bools, and colour with alpha."""
+    levels = rng.integers(0, 4, size=(height, width, 3))
+    huge = rng.integers(-(2**63), 2**63 - 1, size=(height, width), dtype=np.int64, endpoint=True)
+    spread = rng.choice(np.array([1e300, 1e-300, 0.0, 5e-324, -1e-300, 3.0, -7e200]), size=(height, width))
+    return [
+        levels[..., 0].astype(np.uint8),
+        (levels * 60).astype(np.uint8),
+        np.dstack([levels * 60, levels[..., :1]]).astype(np.uint8),
+        levels.astype(np.float32) / 10,
+        (levels - 2).astype(np.int16),
+        rng.normal(size=(height, width)),
+        huge,
+        rng.integers(0, 2**64 - 1, size=(height, width), dtype=np.uint64, endpoint=True),
+        spread,
+        np.zeros((height, width)),
+        levels[..., 0] > 1,
+    ]
+
+
+@pytest.mark.parametrize("strip_pixels", [1, 7, 40])
+def test_strips_of_any_height_add_up_to_the_reference(monkeypatch, strip_pixels):
+    # 1 pixel a strip: one row at a time; 7 and 40: strips that end inside a cell row and inside a pixel's share of two.
+    monkeypatch.setattr(image_fingerprint, "STRIP_PIXELS", strip_pixels)
+    rng = np.random.default_rng(strip_pixels)
+    for height, width in [(1, 1), (3, 4), (9, 8), (13, 11), (17, 5), (20, 1), (12, 19)]:
+        for image in hostile_images(rng, height, width):
+            assert fingerprint(image) == reference(image), (height, width, image.dtype, image.shape, strip_pixels)
+
+
+def test_strips_give_the_hash_of_the_image_read_whole(monkeypatch):
+    rng = np.random.default_rng(7)
+    images = [*hostile_images(rng, 61, 70), rng.integers(0, 256, size=(97, 130, 3), dtype=np.uint8)]
+    whole = [fingerprint(image) for image in images]  # 61 x 70 and 97 x 130 fit one strip of 2**17 pixels
+    for strip_pixels in (1, 1000):
+        monkeypatch.setattr(image_fingerprint, "STRIP_PIXELS", strip_pixels)
+        assert [fingerprint(image) for image in images] == whole
+
+
+def test_a_bad_value_in_a_later_strip_is_reported_where_it_is(monkeypatch):
+    monkeypatch.setattr(image_fingerprint, "STRIP_PIXELS", 9)  # one row a strip
+    image = np.zeros((6, 9, 3), dtype=np.float32)
+    image[4, 7, 2] = np.inf
+    image[5, 0, 1] = np.nan  # a later row, but an earlier channel: channel 1 is checked before channel 2
+    with pytest.raises(ValueError, match=r"not nan \(at row 5, column 0, channel 1\)"):
+        fingerprint(image)
+
+
+def test_a_large_image_is_hashed_in_little_memory():
+    image = np.random.default_rng(3).integers(0, 256, size=(2000, 3000, 3), dtype=np.uint8)  # 6 megapixels, 18 MB
+    tracemalloc.start()
+    try:
+        fingerprint(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Read whole, it took 8 bytes a pixel per channel and more (about 230 MB); a strip at a time, a few MiB.
+    assert peak < 16 * 2**20, peak
