@@ -37,7 +37,7 @@ from .services.iotcore import IoTCore, MqttBridge, Transport
 from .services.nucleus_config import EFFECTIVE_CONFIG, NUCLEUS, NUCLEUS_VERSION, dump_effective_config, initial_configuration
 from .services.pubsub import BINARY_MESSAGE, PubSub
 from .services.secrets import SecretManager
-from .services.shadows import SHADOW_MANAGER, Shadows
+from .services.shadows import SHADOW_MANAGER, SHADOWS_FILE, Shadows
 from .services.standins import Cloudwatch
 from .services.updates import ComponentUpdates
 from .wire.errors import ResourceNotFoundError, ServiceError
@@ -116,7 +116,12 @@ class LocalNucleus:
             iot_core = MqttBridge(*mqtt_broker)
         self.iotcore = IoTCore(self.authorizer, iot_core)
         self.secrets = SecretManager(self.authorizer, secrets, self.region)  # aws.greengrass.SecretManager stand-in
-        self.shadows = Shadows(self.authorizer, [self.iotcore.publish_from_nucleus, self._shadow_to_pubsub])  # ShadowManager
+        self.shadows = Shadows(  # aws.greengrass.ShadowManager, its shadows kept in its work folder as on a device
+            self.authorizer,
+            [self.iotcore.publish_from_nucleus, self._shadow_to_pubsub],
+            path=self.root / SHADOWS_FILE,
+            configuration=lambda: self.config.get(SHADOW_MANAGER) if self.config.has(SHADOW_MANAGER) else None,
+        )
         self.cloudwatch = Cloudwatch(self.pubsub)
         self.updates = ComponentUpdates(lambda component: component in self.components)
         self.deployments = DeploymentService(self)
@@ -165,6 +170,7 @@ class LocalNucleus:
         self._log_handler = open_greengrass_log(self.logs_dir)
         logging.getLogger("greengrass_local").addHandler(self._log_handler)
         logging.getLogger("greengrass_local").setLevel(logging.INFO)
+        self.shadows.load()  # after the log opens: a corrupt file is reported there
         await self.iotcore.start()
         await self.server.start()
         if self._socket_dir is not None:

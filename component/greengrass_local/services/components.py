@@ -21,9 +21,11 @@ Three owners on a device, three authorizations, reproduced with their texts:
   greengrass.log.
 
 The built-in components (the nucleus, greengrass-cli, the token exchange
-service) are not processes here: details report them RUNNING, restart and stop
-answer FAILED with a message, pause and resume refuse them as the nucleus
-refuses its plugins.
+service, the stand-ins of AWS-provided components) are not processes here:
+details report them RUNNING, restart and stop answer FAILED with a message,
+pause and resume refuse them as the nucleus refuses its plugins. A stand-in
+deployed as a root component is listed with the version and configuration it
+was deployed with, as a device lists its plugins.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ class ComponentService:
         BROKEN until a deployment, as on a device."""
         name = self._cli_target(call, request)
         deployed = self._nucleus.components.get(name)
-        if deployed is None:
+        if deployed is None or name in BUILTIN_COMPONENTS:
             self._details(name)  # ResourceNotFoundError unless built in
             return {"restartStatus": FAILED, "message": f"The local nucleus does not restart its built-in {name}"}
         runner = deployed.runner
@@ -133,7 +135,7 @@ class ComponentService:
         """The component runs Shutdown and stays FINISHED until RestartComponent or a deployment changes it."""
         name = self._cli_target(call, request)
         deployed = self._nucleus.components.get(name)
-        if deployed is None:
+        if deployed is None or name in BUILTIN_COMPONENTS:
             self._details(name)
             return {"stopStatus": FAILED, "message": f"The local nucleus does not stop its built-in {name}"}
         log.info("Stop requested over IPC. {serviceName=%s, requestedBy=%s}", name, call.component)
@@ -149,10 +151,10 @@ class ComponentService:
         if not isinstance(name, str) or not name:
             raise InvalidArgumentsError("Component name is required.")
         self._nucleus.authorizer.check(call.component, LIFECYCLE_SERVICE, call.operation, name)
+        if name in BUILTIN_COMPONENTS:  # deployed as a root or not: a plugin, not a generic component
+            raise InvalidArgumentsError(f"Only generic components can be {verb}.")
         deployed = self._nucleus.components.get(name)
         if deployed is None:
-            if name in BUILTIN_COMPONENTS:
-                raise InvalidArgumentsError(f"Only generic components can be {verb}.")
             raise ResourceNotFoundError(None)  # the nucleus sends it without a message
         return deployed.runner
 

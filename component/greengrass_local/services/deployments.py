@@ -9,6 +9,12 @@ is no longer wanted. Validation onwards runs inside the component-update window
 (services/updates.py): subscribers are asked first and may defer. Statuses and
 failure texts follow the nucleus and the CLI server (DeploymentService,
 DefaultDeploymentTask, CLIEventStreamAgent).
+
+The nucleus and the stand-ins of AWS-provided components (services/standins.py)
+are built in: no recipe in the store, no artifacts. Either can still be a root
+component, to take a configuration: the nucleus at the version that runs, a
+stand-in at the version the root pins, which every dependent's requirement
+must then accept.
 """
 
 from __future__ import annotations
@@ -35,7 +41,18 @@ from ..wire.server import Call, Operation
 from .configuration import REJECTED, ValidationFailed
 from .host import DeployedComponent, Host
 from .nucleus_config import NUCLEUS, NUCLEUS_VERSION, interpolation_enabled, nucleus_recipe, with_device_defaults
-from .standins import CLOUDWATCH, STANDIN_COMPONENTS, note_dependency
+from .standins import (
+    CLOUDWATCH,
+    STANDIN_COMPONENTS,
+    VERSIONS,
+    ConfigurationNotes,
+    StandinRunner,
+    check_configuration,
+    check_root_version,
+    note_dependency,
+    note_root,
+    standin_recipe,
+)
 
 log = logging.getLogger("greengrass_local.deployment")
 T = TypeVar("T")
@@ -112,6 +129,7 @@ class DeploymentService:
         self._running: tuple[DeploymentRecord, asyncio.Task[None]] | None = None
         self._applying = False
         self._cancel_pending = False
+        self._standin_notes = ConfigurationNotes()
 
     def operations(self) -> list[Operation]:
         return [
@@ -248,7 +266,8 @@ class DeploymentService:
         plans = self._plan(versions, roots, request)
         for name, plan in plans.items():
             deployed = nucleus.components.get(name)
-            if name != NUCLEUS and (deployed is None or deployed.version != plan.recipe.version):
+            built_in = name == NUCLEUS or name in STANDIN_COMPONENTS  # no artifacts to prepare
+            if not built_in and (deployed is None or deployed.version != plan.recipe.version):
                 manifest = select_manifest(plan.recipe, nucleus.platform)
                 try:
                     store.prepare_artifacts(name, plan.recipe.version, manifest.artifacts)
@@ -281,6 +300,7 @@ class DeploymentService:
         for name in obsolete:
             nucleus.components.pop(name).log.close()
             nucleus.config.remove(name)
+            self._standin_notes.forget(name)
 
     async def _wait_until_settled(self, names: list[str]) -> None:
         """Until every component is RUNNING or FINISHED for a moment, or one is BROKEN.
@@ -310,14 +330,21 @@ class DeploymentService:
             resolved: dict[str, Recipe] = {}
             for name in order:
                 version = self._pick(name, requirements[name], running.get(name), choice.get(name))
-                recipe = nucleus_recipe() if name == NUCLEUS else nucleus.store.recipe(name, version)
+                if name == NUCLEUS:
+                    recipe: Recipe | None = nucleus_recipe()
+                elif name in STANDIN_COMPONENTS:
+                    recipe = standin_recipe(name, version)
+                else:
+                    recipe = nucleus.store.recipe(name, version)
                 assert recipe is not None
                 resolved[name] = recipe
                 for dependency, spec in recipe.dependencies.items():
                     if dependency in BUILTIN_COMPONENTS:
+                        if dependency in STANDIN_COMPONENTS and dependency in roots:  # deployed at the root's version
+                            requirements[dependency].append((name, spec.version_requirement))
                         if dependency in STANDIN_COMPONENTS and (dependency, name) not in played:
                             played.add((dependency, name))
-                            note_dependency(dependency, name, spec.version_requirement)
+                            note_dependency(dependency, name, spec.version_requirement, roots.get(dependency))
                             if dependency == CLOUDWATCH:
                                 nucleus.cloudwatch.activate()
                         continue
@@ -333,6 +360,8 @@ class DeploymentService:
     def _pick(self, name: str, requirements: list[tuple[str, str]], running: str | None, preferred: str | None) -> str:
         if name == NUCLEUS:
             return self._pick_nucleus(requirements)
+        if name in STANDIN_COMPONENTS:
+            return self._pick_standin(name, requirements)
 
         def fits(version: str) -> bool:
             return all(semver.satisfies(version, requirement) for _, requirement in requirements)
@@ -367,12 +396,33 @@ class DeploymentService:
             )
         return NUCLEUS_VERSION
 
+    @staticmethod
+    def _pick_standin(name: str, requirements: list[tuple[str, str]]) -> str:
+        """A stand-in that is a root plays the version the root pins, if every dependent accepts it.
+
+        Nothing is downloaded, so a version the stand-in does not know of is played too (note_root says so).
+        """
+        version = next(requirement.lstrip("=") for who, requirement in requirements if who == LOCAL_GROUP)
+        problem = check_root_version(name, version)
+        if problem is not None:
+            raise DeploymentFailed(problem, stack=("DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"), types=("REQUEST_ERROR",))
+        wrong = [(who, requirement) for who, requirement in requirements if not semver.satisfies(version, requirement)]
+        if wrong:
+            constraints = ", ".join(f"{who} requires {requirement}" for who, requirement in requirements)
+            raise DeploymentFailed(
+                f"{name} is a local stand-in deployed at {version}, the version its root component pins, and not every "
+                f"dependent accepts that version. Pin one they all accept. Version constraints on {name}: {constraints}.",
+                stack=("DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"),
+                types=("REQUEST_ERROR",),
+            )
+        return version
+
     def _plan(self, versions: dict[str, Recipe], roots: dict[str, str], request: DeploymentRequest) -> dict[str, _Plan]:
         nucleus = self._nucleus
         plans: dict[str, _Plan] = {}
         for name in request.configuration:
             if name not in roots:
-                version = NUCLEUS_VERSION if name == NUCLEUS else "VERSION"
+                version = NUCLEUS_VERSION if name == NUCLEUS else VERSIONS[name][0] if name in VERSIONS else "VERSION"
                 log.warning(
                     "Configuration update for %s ignored: a deployment configures only its root components, as on a device. "
                     "Add %s=%s to the deployment's components (--merge) to configure it",
@@ -399,6 +449,15 @@ class DeploymentService:
                 raise DeploymentFailed(f"Configuration update for {name} is not valid: {exc}") from None
             if name == NUCLEUS:
                 configuration = with_device_defaults(configuration, nucleus.region)
+            try:
+                check_configuration(name, configuration)
+            except ValueError as exc:
+                log.error("%s stand-in cannot run with this configuration: %s", name, exc)
+                raise DeploymentFailed(
+                    f"Configuration update for {name} is not valid: {exc}",
+                    detailed="FAILED_NO_STATE_CHANGE",
+                    stack=("DEPLOYMENT_FAILURE", "COMPONENT_CONFIGURATION_NOT_VALID"),
+                ) from None
             plans[name] = _Plan(recipe, configuration)
         # KernelConfigResolver: the nucleus's new configuration decides, else the one it runs with.
         if interpolation_enabled(plans[NUCLEUS].configuration if NUCLEUS in plans else nucleus.config.get(NUCLEUS)):
@@ -442,6 +501,10 @@ class DeploymentService:
         for name, plan in plans.items():
             if name == NUCLEUS:  # the emulator itself: configured, never launched
                 continue
+            if name in STANDIN_COMPONENTS:
+                if await self._apply_standin(name, plan):
+                    updated.append(name)
+                continue
             spec = self._run_spec(name, plan, plans)
             deployed = nucleus.components.get(name)
             if deployed is not None:
@@ -453,6 +516,25 @@ class DeploymentService:
             self._launch(name, plan, spec)
             updated.append(name)
         return updated
+
+    async def _apply_standin(self, name: str, plan: _Plan) -> bool:
+        """A root stand-in: in place at its version (no process), its configuration noted; True when (re)placed."""
+        nucleus = self._nucleus
+        deployed = nucleus.components.get(name)
+        placed = deployed is None or deployed.version != plan.recipe.version
+        if placed:
+            if deployed is not None:
+                await nucleus.stop_components([name])
+                deployed.log.close()
+            note_root(name, plan.recipe.version)
+            runner = StandinRunner(name, plan.recipe.version, nucleus.root / "work" / name, nucleus.on_state)
+            component_log = nucleus.component_log(name)
+            nucleus.components[name] = DeployedComponent(plan.recipe, plan.recipe.manifests[0], runner, component_log)
+            runner.start()
+            if name == CLOUDWATCH:
+                nucleus.cloudwatch.activate()
+        self._standin_notes.note(name, plan.configuration, nucleus.components[name].log)
+        return placed
 
     def _variables(self, name: str, plan: _Plan, plans: dict[str, _Plan]) -> Variables:
         """What `{...}` in a component's lifecycle or configuration refers to."""

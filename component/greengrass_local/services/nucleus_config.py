@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..deployment.configtree import find_key
 from ..deployment.recipes import Manifest, Recipe
+from .standins import STANDIN_COMPONENTS
 
 if TYPE_CHECKING:
     from .host import Host
@@ -140,7 +141,8 @@ def effective_config(nucleus: Host) -> dict[str, Any]:
     }
     for name, deployed in nucleus.components.items():
         services[name] = {
-            "componentType": "GENERIC",
+            # A stand-in deployed as a root is built in, as the AWS-provided component is a plugin of the nucleus.
+            "componentType": "PLUGIN" if name in STANDIN_COMPONENTS else "GENERIC",
             "configuration": nucleus.config.get(name),
             "dependencies": [f"{dep}:{'HARD' if spec.hard else 'SOFT'}" for dep, spec in deployed.recipe.dependencies.items()],
             "lifecycle": deployed.runner.spec.lifecycle,

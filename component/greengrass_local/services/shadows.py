@@ -1,4 +1,4 @@
-"""Device shadows, as the aws.greengrass.ShadowManager component keeps them: in memory here.
+"""Device shadows, as the aws.greengrass.ShadowManager component keeps them, in ROOT/work/aws.greengrass.ShadowManager.
 
 GetThingShadow, UpdateThingShadow, DeleteThingShadow and ListNamedShadowsForThing
 with the component's checks, order and texts (ipc/*RequestHandler.java,
@@ -14,21 +14,38 @@ reported does not.
 Accepted, delta, documents and rejected messages go where the component sends
 them, to local pub/sub, and also to the local IoT Core side (loopback, broker
 or the transport a test gives), standing in for the cloud shadow service.
+
+A device keeps shadows in a local database under the component's work folder,
+so they outlive a restart. Here they are in `shadows.json` there, rewritten
+whole after each update or delete (a temporary file, then os.replace, so a
+crash leaves the old or the new file, never half of one): documents, and the
+version of every shadow, deleted ones too, since the next update continues
+from it. A file that cannot be read is moved aside, said in one ERROR line,
+and the stand-in starts without shadows rather than refusing to start.
+
+`shadowDocumentSizeLimitBytes`, the one configuration key honoured, is read
+from the component's configuration at each update, as the component applies
+a configuration change at once (ShadowDocSizeConfiguration.java).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import json
 import logging
+import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..authorization import Authorizer
+from ..deployment.configtree import find_key
 from ..wire.errors import ConflictError, InvalidArgumentsError, ResourceNotFoundError
 from ..wire.server import Call, Operation
 
@@ -38,7 +55,10 @@ SHADOW_MANAGER = "aws.greengrass.ShadowManager"
 NAME_PATTERN = "[a-zA-Z0-9:_-]+"
 MAX_THING_NAME_LENGTH = 128
 MAX_SHADOW_NAME_LENGTH = 64
-MAX_DOCUMENT_BYTES = 8 * 1024  # the component's default shadowDocumentSizeLimitBytes
+MAX_DOCUMENT_BYTES = 8 * 1024  # the component's default shadowDocumentSizeLimitBytes (Constants.DEFAULT_DOCUMENT_SIZE)
+LARGEST_DOCUMENT_LIMIT = 30 * 1024  # Constants.MAX_SHADOW_DOCUMENT_SIZE
+DOCUMENT_SIZE_LIMIT_KEY = "shadowDocumentSizeLimitBytes"
+SHADOWS_FILE = Path("work") / SHADOW_MANAGER / "shadows.json"
 MAX_DEPTH = 6
 MAX_CLIENT_TOKEN_LENGTH = 64
 DEFAULT_PAGE_SIZE = 25
@@ -50,12 +70,108 @@ def topic_prefix(thing: str, shadow: str) -> str:
     return f"$aws/things/{thing}/shadow" + (f"/name/{shadow}" if shadow else "")
 
 
+def _coerce_int(value: Any) -> int:
+    """The nucleus's Coerce.toInt: a boolean is 1 or 0, a number truncates, a numeric string parses, anything else is 0."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return int(value)
+    if value is not None:
+        with contextlib.suppress(ValueError, OverflowError):
+            return int(str(value).strip())
+    return 0
+
+
+def document_size_limit(configuration: dict[str, Any] | None) -> int:
+    """The largest desired + reported size a shadow may have under this ShadowManager configuration.
+
+    ShadowDocSizeConfiguration.getMaxShadowDocSizeFromConfig: missing or 0 is the default 8 KiB; a value
+    below 0 or above 30 KiB is refused with the component's text (ValueError).
+    """
+    key = find_key(configuration or {}, DOCUMENT_SIZE_LIMIT_KEY)
+    limit = _coerce_int((configuration or {})[key]) if key is not None else MAX_DOCUMENT_BYTES
+    if limit == 0:
+        return MAX_DOCUMENT_BYTES
+    if limit > LARGEST_DOCUMENT_LIMIT or limit < 0:
+        raise ValueError(
+            f"Maximum shadow size provided {limit} is either less than 0 or exceeds default maximum shadow size of {LARGEST_DOCUMENT_LIMIT}"
+        )
+    return limit
+
+
+class ShadowsFileError(ValueError):
+    """The shadows file is not one this stand-in wrote."""
+
+
 class Shadows:
-    def __init__(self, authorizer: Authorizer, publishers: list[Publish] | None = None) -> None:
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        publishers: list[Publish] | None = None,
+        *,
+        path: Path | None = None,
+        configuration: Callable[[], dict[str, Any] | None] | None = None,
+    ) -> None:
+        """`path` is where shadows persist (None: in memory only); `configuration` reads the component's."""
         self._authorizer = authorizer
         self.publishers: list[Publish] = list(publishers or [])
+        self.path = path
+        self._configuration = configuration or (lambda: None)
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
         self._versions: dict[tuple[str, str], int] = {}  # survives a delete, as in the service
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """The shadows a previous run left; a file that cannot be read is moved aside and the stand-in starts empty."""
+        self._documents, self._versions = {}, {}
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            documents, versions = _parse_shadows_file(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            aside = _aside_path(self.path)
+            try:
+                os.replace(self.path, aside)
+            except OSError as move_error:
+                log.error(
+                    "Shadows file is corrupt and could not be moved aside; starting with no shadows. {file=%s, error=%s, move error=%s}",
+                    self.path,
+                    exc,
+                    move_error,
+                )
+                return
+            log.error(
+                "Shadows file is corrupt; moved it aside and starting with no shadows. {file=%s, moved to=%s, error=%s}",
+                self.path,
+                aside,
+                exc,
+            )
+            return
+        self._documents, self._versions = documents, versions
+        if versions:
+            log.info("Loaded %d shadow(s) from %s", len(documents), self.path)
+
+    def _save(self) -> None:
+        """The whole store, written to a temporary file and renamed over the old one."""
+        if self.path is None:
+            return
+        entries = []
+        for (thing, shadow), version in sorted(self._versions.items()):
+            entries.append({"thingName": thing, "shadowName": shadow, "version": version, "document": self._documents.get((thing, shadow))})
+        text = json.dumps({"shadows": entries}, separators=(",", ":"))
+        temporary = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=".shadows.", dir=self.path.parent)
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            log.error("Could not save shadows; they are kept in memory. {file=%s, error=%s}", self.path, exc)
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
 
     def operations(self) -> list[Operation]:
         return [
@@ -130,12 +246,21 @@ class Shadows:
             else:
                 raise self._invalid(thing, shadow, token, "State node must be an object")
         size = sum(len(_compact(document["state"][s])) for s in ("desired", "reported") if document["state"].get(s) is not None)
-        if size > MAX_DOCUMENT_BYTES:
+        limit = self._size_limit()
+        if size > limit:
+            log.warning(
+                "Requested update is too large. {thing name=%s, shadow name=%s, updatedShadowStateSize=%d, maxShadowStateSize=%d}",
+                thing,
+                shadow,
+                size,
+                limit,
+            )
             raise self._invalid(thing, shadow, token, "The payload exceeds the maximum size allowed")
         document["version"] = self._versions.get((thing, shadow), 0) + 1
         document["timestamp"] = now
         self._versions[(thing, shadow)] = document["version"]
         self._documents[(thing, shadow)] = document
+        self._save()
 
         accepted: dict[str, Any] = {"state": state, "metadata": request_metadata, "version": document["version"], "timestamp": now}
         if token is not None:
@@ -163,6 +288,7 @@ class Shadows:
         if document is None:
             self._reject(thing, shadow, "delete", 404, "No shadow found", None)
             raise ResourceNotFoundError("No shadow found", resourceType="shadow")
+        self._save()
         body = {"version": document["version"], "timestamp": int(time.time())}
         self._publish(thing, shadow, "delete/accepted", body)
         log.info("Shadow deleted. {thing name=%s, shadow name=%s, version=%s}", thing, shadow, document["version"])
@@ -191,6 +317,13 @@ class Shadows:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _size_limit(self) -> int:
+        """The configured limit; a value the deployment should have refused falls back to the default."""
+        try:
+            return document_size_limit(self._configuration())
+        except ValueError:
+            return MAX_DOCUMENT_BYTES
+
     def _authorize(self, call: Call, thing: str, shadow: str) -> None:
         if call.component == SHADOW_MANAGER:
             return
@@ -214,6 +347,47 @@ class Shadows:
     def _invalid(self, thing: str, shadow: str, token: str | None, message: str) -> InvalidArgumentsError:
         self._reject(thing, shadow, "update", 413 if "exceeds" in message else 400, message, token)
         return InvalidArgumentsError(message)
+
+
+def _aside_path(path: Path) -> Path:
+    """Where a corrupt shadows file goes: next to it, named after the moment, never over an earlier one."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    candidate = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+        counter += 1
+    return candidate
+
+
+def _parse_shadows_file(text: str) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], int]]:
+    """Documents and versions from a shadows file; ShadowsFileError (a ValueError) when it is not one."""
+    body = json.loads(text)
+    entries = body.get("shadows") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise ShadowsFileError('expected {"shadows": [...]}')
+    documents: dict[tuple[str, str], dict[str, Any]] = {}
+    versions: dict[tuple[str, str], int] = {}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ShadowsFileError(f"shadow {index} is not an object")
+        thing, shadow, version, document = entry.get("thingName"), entry.get("shadowName"), entry.get("version"), entry.get("document")
+        if not isinstance(thing, str) or not thing or not isinstance(shadow, str):
+            raise ShadowsFileError(f"shadow {index} has no thingName or shadowName")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise ShadowsFileError(f"shadow {index} has no version")
+        if document is not None:
+            valid = (
+                isinstance(document, dict)
+                and isinstance(document.get("state"), dict)
+                and isinstance(document.get("metadata"), dict)
+                and document.get("version") == version
+            )
+            if not valid:
+                raise ShadowsFileError(f"shadow {index} has a document without state, metadata or its version")
+            documents[(thing, shadow)] = document
+        versions[(thing, shadow)] = version
+    return documents, versions
 
 
 def _names(request: dict[str, Any]) -> tuple[str, str]:
