@@ -125,17 +125,12 @@ class FeedbackService:
         self._config = config
         self._selector = selector or Selector(budget_file)
         self._uploader: Uploader = _FirstUse(uploader_for, config)
+        self._pool = ThreadPoolExecutor(max_workers=config.upload_workers, thread_name_prefix="feedback")
         self.durable: Outbox | None = None
         if spool_directory is not None:
             if outbox_uploader_for is None:
                 raise ValueError("a spool needs outbox_uploader_for: its uploads resume in parts")
             self.durable = Outbox(spool_directory, lambda: self._config, outbox_uploader_for, self._answers)
-        self._pool = ThreadPoolExecutor(max_workers=self._pool_size(config), thread_name_prefix="feedback")
-
-    def _pool_size(self, config: ComponentConfig) -> int:
-        """Without a spool, the pool uploads (`UploadWorkers` at once). With one, it only writes samples into the spool,
-        one at a time under the spool's lock: more threads would only wait for each other and for the GIL."""
-        return 1 if self.durable is not None and config.delivery.spooled else config.upload_workers
 
     @property
     def config(self) -> ComponentConfig:
@@ -149,8 +144,8 @@ class FeedbackService:
             uploader = _FirstUse(self._uploader_for, config)
         with self._lock:
             self._config, self._uploader = config, uploader
-            if self._pool_size(config) != self._pool_size(old):
-                previous, self._pool = self._pool, ThreadPoolExecutor(max_workers=self._pool_size(config), thread_name_prefix="feedback")
+            if config.upload_workers != old.upload_workers:
+                previous, self._pool = self._pool, ThreadPoolExecutor(max_workers=config.upload_workers, thread_name_prefix="feedback")
                 previous.shutdown(wait=False)
         if self.durable is not None:
             self.durable.update_config()
