@@ -113,6 +113,15 @@ class DeploymentFailed(Exception):
         self.cause, self.detailed, self.stack, self.types = cause, detailed, list(stack), list(types)
 
 
+def no_available_version(cause: str) -> DeploymentFailed:
+    """The nucleus's failure when no version of a component can satisfy the deployment."""
+    return DeploymentFailed(cause, stack=("DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"), types=("REQUEST_ERROR",))
+
+
+def _constraints(requirements: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{who} requires {requirement}" for who, requirement in requirements)
+
+
 @dataclass(frozen=True)
 class _Plan:
     recipe: Recipe
@@ -373,13 +382,10 @@ class DeploymentService:
         for version in store.versions(name):
             if fits(version):
                 return version
-        constraints = ", ".join(f"{who} requires {requirement}" for who, requirement in requirements)
-        raise DeploymentFailed(
+        raise no_available_version(
             "Device is configured to run offline and no local component version satisfies the requirements. "
             f"Check whether the version constraints conflict and that the component exists in your AWS account with a version "
-            f"that satisfies all constraints. Component {name} version constraints: {constraints}.",
-            stack=("DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"),
-            types=("REQUEST_ERROR",),
+            f"that satisfies all constraints. Component {name} version constraints: {_constraints(requirements)}."
         )
 
     @staticmethod
@@ -387,12 +393,9 @@ class DeploymentService:
         """The nucleus is a root like any component (to take configuration), at the version that runs: this one."""
         wrong = [(who, requirement) for who, requirement in requirements if not semver.satisfies(NUCLEUS_VERSION, requirement)]
         if wrong:
-            constraints = ", ".join(f"{who} requires {requirement}" for who, requirement in wrong)
-            raise DeploymentFailed(
+            raise no_available_version(
                 f"The local nucleus is {NUCLEUS} {NUCLEUS_VERSION} and cannot be replaced by another version. "
-                f"Deploy {NUCLEUS}={NUCLEUS_VERSION} to change its configuration. Component {NUCLEUS} version constraints: {constraints}.",
-                stack=("DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"),
-                types=("REQUEST_ERROR",),
+                f"Deploy {NUCLEUS}={NUCLEUS_VERSION} to change its configuration. Component {NUCLEUS} version constraints: {_constraints(wrong)}."
             )
         return NUCLEUS_VERSION
 
@@ -405,15 +408,11 @@ class DeploymentService:
         version = next(requirement.lstrip("=") for who, requirement in requirements if who == LOCAL_GROUP)
         problem = check_root_version(name, version)
         if problem is not None:
-            raise DeploymentFailed(problem, stack=("DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"), types=("REQUEST_ERROR",))
-        wrong = [(who, requirement) for who, requirement in requirements if not semver.satisfies(version, requirement)]
-        if wrong:
-            constraints = ", ".join(f"{who} requires {requirement}" for who, requirement in requirements)
-            raise DeploymentFailed(
+            raise no_available_version(problem)
+        if any(not semver.satisfies(version, requirement) for _who, requirement in requirements):
+            raise no_available_version(
                 f"{name} is a local stand-in deployed at {version}, the version its root component pins, and not every "
-                f"dependent accepts that version. Pin one they all accept. Version constraints on {name}: {constraints}.",
-                stack=("DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"),
-                types=("REQUEST_ERROR",),
+                f"dependent accepts that version. Pin one they all accept. Version constraints on {name}: {_constraints(requirements)}."
             )
         return version
 
