@@ -16,6 +16,7 @@ last byte that moved.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import platform
@@ -353,7 +354,7 @@ class CrtS3Uploader:
             use_double_uri_encode=False,
             should_normalize_uri_path=False,
             # As botocore: over TLS the body is not hashed, over plain HTTP it is.
-            signed_body_value=AwsSignedBodyValue.UNSIGNED_PAYLOAD if endpoint.scheme == "https" else None,
+            signed_body_value=AwsSignedBodyValue.UNSIGNED_PAYLOAD if endpoint.scheme == "https" else body.sha256(),
             signed_body_header_type=AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
         )
         try:
@@ -444,6 +445,7 @@ class _TrackedBody:
         self.size = raw.seek(0, io.SEEK_END) - self._start
         raw.seek(self._start)
         self.last_moved = time.monotonic()
+        self._digest: str | None = None
 
     def readinto(self, buffer: Any) -> int:
         self.last_moved = time.monotonic()
@@ -461,6 +463,20 @@ class _TrackedBody:
     def rewind(self) -> None:
         self._raw.seek(self._start)
         self.last_moved = time.monotonic()
+
+    def sha256(self) -> str:
+        """The body's SHA-256 in hex, for a signature over plain HTTP.
+
+        Given it, the signer does not read the body through Python callbacks, one more pass under the GIL per attempt.
+        """
+        if self._digest is None:
+            digest = hashlib.sha256()
+            self.rewind()
+            for chunk in iter(lambda: self._raw.read(1024 * 1024), b""):
+                digest.update(chunk)
+            self.rewind()
+            self._digest = digest.hexdigest()
+        return self._digest
 
     def moved(self) -> None:
         self.last_moved = time.monotonic()

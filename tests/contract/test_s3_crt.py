@@ -8,7 +8,9 @@ on purpose) and compares what a user would see in a status message.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 import socket
 import threading
 import time
@@ -235,6 +237,50 @@ def test_a_new_connection_that_is_hung_up_on_is_connection_closed(scripted):
     handler.answer = staticmethod(lambda h, served: None)
     message = f'Connection was closed before we received a valid response from endpoint URL: "{endpoint}/{BUCKET}/k".'
     assert _failure(CrtS3Uploader(endpoint), "put", BUCKET, "k", b"x", "image/png", {}) == ("ConnectionClosedError", message, True)
+
+
+def _sigv4_signature(method: str, path: str, headers: dict[str, str], secret: str) -> str:
+    """The SigV4 signature S3 computes for a request as it arrived (AWS's published algorithm, S3's single URI encoding)."""
+    fields = dict(part.strip().split("=", 1) for part in headers["Authorization"].split(" ", 1)[1].split(","))
+    date, region, service, _ = fields["Credential"].split("/", 1)[1].split("/")
+    lower = {name.lower(): value for name, value in headers.items()}
+    uri, _, query = path.partition("?")
+    canonical_headers = "".join(f"{name}:{' '.join(lower[name].split())}\n" for name in fields["SignedHeaders"].split(";"))
+    canonical = "\n".join(
+        [
+            method,
+            uri,
+            "&".join(sorted(query.split("&"))) if query else "",
+            canonical_headers,
+            fields["SignedHeaders"],
+            lower["x-amz-content-sha256"],
+        ]
+    )
+    scope = f"{date}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", lower["x-amz-date"], scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("given", ["bytes", "a file from an offset"])
+def test_over_plain_http_the_body_is_hashed_and_the_signature_verifies(scripted, tmp_path: Path, given: str):
+    handler, endpoint = scripted
+    handler.answer = staticmethod(_stored)
+    payload = os.urandom(3 * 1024 * 1024 + 17)  # more than one read of the body
+    if given == "bytes":
+        body: Any = payload
+    else:
+        (tmp_path / "spooled").write_bytes(b"header" + payload)
+        body = (tmp_path / "spooled").open("rb")
+        body.seek(len(b"header"))
+    CrtS3Uploader(endpoint).put(BUCKET, "cats/a b.png", body, "image/png", METADATA)
+    [(method, path, headers)] = handler.seen
+    assert headers["x-amz-content-sha256"] == hashlib.sha256(payload).hexdigest()
+    signature = headers["Authorization"].rsplit("Signature=", 1)[1]
+    assert signature == _sigv4_signature(method, path, headers, CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    assert "x-amz-content-sha256" in headers["Authorization"].split("SignedHeaders=", 1)[1]
 
 
 def _signing_region(headers: dict[str, str]) -> str:
