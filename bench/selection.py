@@ -51,6 +51,10 @@ The memories are filled by `Selector.prepare` and then what `decide` does with a
 quadratic (about 40 s on a slow 2-core machine); --fill-through-decide does it that way, and checks
 every fill is selected.
 
+numpy's BLAS runs on one thread, as in the component, unless OPENBLAS_NUM_THREADS is set: with a thread
+per core a NOVELTY comparison takes less wall time, and the CPU column shows what that costs (OpenBLAS's
+threads spin after each call). The CPU column is this process's CPU time per request over each round.
+
 Also printed: the NOVELTY window's numpy array size, this process's peak RSS (the emulator, every window
 and history included), the load average and the CPU time the hypervisor stole during the run, and where
 the parse time of the two largest request shapes goes.
@@ -80,6 +84,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "component"))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the component runs (ml_feedback/__main__.py), unless set here too
 
 import numpy  # noqa: E402
 
@@ -183,6 +188,7 @@ class Case:
     expect: bool  # whether every request of this case is selected
     size: int = 0
     rounds: list[tuple[float, float, float]] = field(default_factory=list)  # seconds per request: parse, prepare, decide
+    cpu: list[float] = field(default_factory=list)  # this process's CPU seconds per request, each round (BLAS threads included)
     per_round: int = 0
     ipc_ms: float = 0.0  # one IPC request, from the rounds just before and just after this case
 
@@ -227,7 +233,9 @@ def measure(selector: Selector, targets: dict[str, FeedbackConfig], case: Case, 
     case.per_round = max(MIN_PER_ROUND, min(5000, int(round_seconds / max(estimate, 1e-7))))
     for _ in range(rounds):
         batch = [case.make() for _ in range(case.per_round)]
+        started = time.process_time()
         case.rounds.append(timed(selector, target, batch, case.expect, case.label))
+        case.cpu.append((time.process_time() - started) / len(batch))
 
 
 def fill(selector: Selector, target: FeedbackConfig, count: int, request: Callable[[int], FeedbackRequest], through_decide: bool) -> float:
@@ -564,7 +572,8 @@ def main() -> None:
     ipc_ms = statistics.median(baseline.rounds) * 1000
 
     print(
-        f"Sampling decision per request vs one IPC request, {os.cpu_count()} cores, Python {sys.version.split()[0]}, numpy {numpy.__version__}"
+        f"Sampling decision per request vs one IPC request, {os.cpu_count()} cores, Python {sys.version.split()[0]}, numpy {numpy.__version__}, "
+        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
     )
     print(
         f"IPC baseline: publish_to_topic round trip, {baseline.size:,}-byte JsonMessage, one subscriber, emulator in this process: "
@@ -576,18 +585,20 @@ def main() -> None:
         f"NOVELTY {WINDOW:,} x {DIMENSION} in {novelty_fill:.1f} s; "
         f"NEAR_DUPLICATE {HISTORY:,} in {history_fills[0]:.1f} s, the list's {HISTORY:,} in {history_fills[1]:.1f} s"
     )
-    print(f"ModelInput {args.input_size:,} B in every request; median of {args.rounds} rounds; ms per request")
-    print()
-    header = (
-        f"{'case':<54} {'request':>9} {'n/round':>7} {'parse':>7} {'prepare':>8} {'decide':>7} {'total':>7} {'IPC':>6} {'x IPC':>6}  <=1 ms"
+    print(
+        f"ModelInput {args.input_size:,} B in every request; median of {args.rounds} rounds; ms per request "
+        "(CPU: this process's, parse + prepare + decide, every thread, as BLAS threads spinning after a NOVELTY comparison)"
     )
+    print()
+    header = f"{'case':<54} {'request':>9} {'n/round':>7} {'parse':>7} {'prepare':>8} {'decide':>7} {'total':>7} {'CPU':>6} {'IPC':>6} {'x IPC':>6}  <=1 ms"
     print(header)
     print("-" * len(header))
     for case in measured:
         total = case.median()
         print(
             f"{case.label:<54} {case.size / 1024:7.1f}KB {case.per_round:>7} {case.median(0):7.3f} {case.median(1):8.3f} {case.median(2):7.3f} "
-            f"{total:7.3f} {case.ipc_ms:6.3f} {total / case.ipc_ms:6.2f}  {'yes' if total <= LIMIT_MS else 'NO'}"
+            f"{total:7.3f} {statistics.median(case.cpu) * 1000:6.3f} {case.ipc_ms:6.3f} {total / case.ipc_ms:6.2f}  "
+            f"{'yes' if total <= LIMIT_MS else 'NO'}"
         )
     print()
     print("Where parse time goes (each piece alone):")

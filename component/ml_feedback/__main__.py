@@ -6,8 +6,14 @@ ERRORED when its configuration cannot be served at all.
 
 from __future__ import annotations
 
-import logging
 import os
+
+# One BLAS thread unless the deployment sets its own (Setenv OPENBLAS_NUM_THREADS), and before numpy is loaded: numpy's
+# OpenBLAS otherwise starts a thread per core and keeps them spinning for about 0.1 s after each NOVELTY comparison, which
+# at ten requests a second is a whole core taken from the model this component runs next to.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import logging
 import signal
 import sys
 import threading
