@@ -16,7 +16,6 @@ last byte that moved.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import platform
@@ -41,6 +40,7 @@ from awscrt.auth import (
     AwsSigningConfig,
     aws_sign_request,
 )
+from awscrt.crypto import Hash
 from awscrt.exceptions import AwsCrtError
 from awscrt.http import HttpClientConnection, HttpHeaders, HttpRequest
 from awscrt.io import ClientBootstrap, ClientTlsContext, DefaultHostResolver, EventLoopGroup, SocketOptions, TlsContextOptions
@@ -468,14 +468,15 @@ class _TrackedBody:
         """The body's SHA-256 in hex, for a signature over plain HTTP.
 
         Given it, the signer does not read the body through Python callbacks, one more pass under the GIL per attempt.
+        awscrt's own SHA-256, not hashlib's: loading OpenSSL for it would add almost 4 MiB to the component.
         """
         if self._digest is None:
-            digest = hashlib.sha256()
+            digest = Hash.sha256_new()
             self.rewind()
             for chunk in iter(lambda: self._raw.read(1024 * 1024), b""):
                 digest.update(chunk)
             self.rewind()
-            self._digest = digest.hexdigest()
+            self._digest = digest.digest().hex()
         return self._digest
 
     def moved(self) -> None:

@@ -457,6 +457,27 @@ def test_spool_max_bytes_0_keeps_v1_behaviour(device_factory):
     assert list(device.spool.glob("*.seg")) == []
 
 
+OPENSSL = ("libssl.so", "libcrypto.so", "/_ssl.", "/_hashlib.")
+
+
+def _openssl_mapped(pid: int) -> list[str]:
+    """The OpenSSL libraries in the process: botocore brings them (urllib3 imports ssl), and so does hashlib."""
+    lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return sorted({line.split()[-1] for line in lines if any(name in line for name in OPENSSL)})
+
+
+def test_samples_upload_through_awscrt_without_loading_botocore_or_openssl(device_factory):
+    """The outbox's S3 client is awscrt's, with its own TLS and hashes: boto3 and OpenSSL cost a device about 40 MiB."""
+    device = device_factory().boot()
+    device.s3.start(buckets=(BUCKET,))
+    pid = device.pid()
+    assert _openssl_mapped(pid) == [], "idle"
+    ids = device.send(5)
+    statuses = device.answered(ids, timeout=30)
+    assert_exactly_once_and_stored(device, ids, statuses)
+    assert _openssl_mapped(pid) == [], "after five uploads"
+
+
 def _memory_kib(pid: int) -> dict[str, int]:
     fields = (line.split(":") for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     return {name: int(value.split()[0]) for name, value in fields if name in ("VmRSS", "VmHWM")}
