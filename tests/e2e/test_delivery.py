@@ -200,6 +200,12 @@ def test_kill_9_with_100_samples_waiting_then_s3_returns(device_factory):
     assert_exactly_once_and_stored(device, ids, statuses)
 
 
+def _answered_or_spooled(device: Device, ids: list[str]) -> bool:
+    answered = set(device.statuses(ids))
+    spooled = {record.request_id for record in peek(device.spool)}
+    return answered | spooled == set(ids) and not answered & spooled
+
+
 def test_kill_9_while_uploads_are_in_flight(device_factory):
     """S3 hangs with PUTs in flight, the component is killed; the hung PUTs are stored later, unreported: the restart reports them."""
     device = device_factory(RequestLimit=999).boot()  # a burst of 200 next to running uploads: none refused for CPU
@@ -207,8 +213,10 @@ def test_kill_9_while_uploads_are_in_flight(device_factory):
     ids = device.send(200)
     device.observer.wait(lambda: len(device.statuses(ids)) >= 20, 20, "the first uploads")
     device.s3.pause()
-    # Every request is either answered or on disk before the kill.
-    device.observer.wait(lambda: len(device.statuses(ids)) + len(peek(device.spool)) == 200, 20, "every request spooled or answered")
+    # Every request is either answered or on disk before the kill, and none is both. A sample leaves the spool a moment
+    # after the nucleus acknowledges its status, and a kill in that moment sends the status again (the README's
+    # at-least-once case, bench/kill_during_drain.py); this test is about the PUTs that hang.
+    device.observer.wait(lambda: _answered_or_spooled(device, ids), 20, "every request spooled or answered, none both")
     answered_before = len(device.statuses(ids))
     device.kill_component()
     device.s3.resume()
