@@ -13,6 +13,7 @@ from .config import ComponentConfig, ConfigError, parse_config
 from .feedback import FeedbackService
 from .inference.router import InferenceRouter
 from .ipc import IpcBus, Message, Subscription
+from .ipc_publish import JsonText
 from .uploader import PartUploader, Uploader
 from .worksummary import WorkSummary
 
@@ -43,7 +44,8 @@ class IpcPublisher:
         return self._both(self._config().topics.prediction, message)
 
     def _both(self, topic: str, message: dict[str, Any]) -> list[Future[Any]]:
-        return [self._bus.publish_iot_core(topic, message), self._bus.publish_local(topic, message)]
+        text = JsonText.of(message)  # once for both destinations
+        return [self._bus.publish_iot_core(topic, text), self._bus.publish_local(topic, text)]
 
     def metric(self, message: dict[str, Any]) -> None:
         config = self._config()

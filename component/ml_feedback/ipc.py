@@ -35,7 +35,14 @@ from awsiot.greengrasscoreipc.model import (
     ValidateConfigurationUpdateEvents,
 )
 
-from .ipc_publish import PUBLISH_TO_IOT_CORE, PUBLISH_TO_TOPIC, PublishConnection, publish_to_iot_core_request, publish_to_topic_request
+from .ipc_publish import (
+    PUBLISH_TO_IOT_CORE,
+    PUBLISH_TO_TOPIC,
+    JsonText,
+    PublishConnection,
+    publish_to_iot_core_request,
+    publish_to_topic_request,
+)
 from .messages import UndecodableMessage
 from .threadstate import keep_thread_state, release_thread_state
 
@@ -118,16 +125,16 @@ class IpcBus:
 
         return Subscription(self._requests.subscribe(topic, on_message))
 
-    def publish_local(self, topic: str, message: dict[str, Any]) -> Future[Any]:
+    def publish_local(self, topic: str, message: dict[str, Any] | JsonText) -> Future[Any]:
         """A JsonMessage, sent once the publish window has room, without waiting for the answer.
 
         The future completes when the nucleus has answered; a refusal is logged.
         """
         return self._publisher.publish(PUBLISH_TO_TOPIC, publish_to_topic_request(topic, message), f"publishing to {topic}")
 
-    def publish_iot_core(self, topic: str, message: dict[str, Any]) -> Future[Any]:
+    def publish_iot_core(self, topic: str, message: dict[str, Any] | JsonText) -> Future[Any]:
         """QoS 1, as `publish_local`; the future completes when the nucleus has taken the message."""
-        payload = publish_to_iot_core_request(topic, json.dumps(message, allow_nan=False).encode())
+        payload = publish_to_iot_core_request(topic, message if isinstance(message, JsonText) else JsonText.of(message))
         return self._publisher.publish(PUBLISH_TO_IOT_CORE, payload, f"publishing to IoT Core topic {topic}")
 
     # -- configuration -------------------------------------------------------------------
