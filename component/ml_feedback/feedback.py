@@ -16,7 +16,6 @@ only until it is on disk. Either way its answer is built by `V1Answers`.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import random
 import threading
@@ -326,7 +325,7 @@ class FeedbackService:
     def _prediction_fits(request: FeedbackRequest, target: FeedbackConfig, key: str, metadata: dict[str, Any]) -> None:
         """Refuses a sample whose prediction message could never reach IoT Core (SPEC §9.11)."""
         prediction = messages.prediction_message(target.bucket, key, request.prediction, target.config_id, metadata)
-        length = len(json.dumps(prediction, separators=(",", ":")))
+        length = len(messages.json_payload(prediction))
         if length > messages.IOT_CORE_MESSAGE_LIMIT:
             reason = (
                 f"the prediction message would be {length} bytes; AWS IoT Core takes at most {messages.IOT_CORE_MESSAGE_LIMIT} "

@@ -40,6 +40,7 @@ from awscrt.eventstream.rpc import (
 from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup, SocketDomain, SocketOptions
 from awsiot.greengrasscoreipc.model import PublishToIoTCoreRequest, PublishToTopicRequest, SubscribeToTopicRequest
 
+from .messages import json_payload
 from .threadstate import keep_thread_state, release_thread_state
 
 log = logging.getLogger("ml_feedback.ipc")
@@ -72,7 +73,7 @@ class JsonText(bytes):
 
     @classmethod
     def of(cls, message: dict[str, Any]) -> JsonText:
-        return cls(json.dumps(message, allow_nan=False).encode())
+        return cls(json_payload(message))
 
 
 def publish_to_topic_request(topic: str, message: dict[str, Any] | JsonText) -> bytes:

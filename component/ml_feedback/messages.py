@@ -99,6 +99,12 @@ def publish_timestamp(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def json_payload(message: dict[str, Any]) -> bytes:
+    """A message as it is published to IoT Core and local pub/sub: `json.dumps` as the IPC client writes JSON (its
+    separators with their spaces, ASCII), strict (no NaN). IoT Core's 128 KiB limit applies to these bytes."""
+    return json.dumps(message, allow_nan=False).encode()
+
+
 def prediction_message(bucket: str, key: str, prediction: Any, config_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
     """`metadata` already holds `publish-ts`, as the connector inserted it."""
     return {"source-ref": f"s3://{bucket}/{key}", "model-prediction": prediction, "config-id": config_id, "metadata": metadata}

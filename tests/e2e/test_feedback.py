@@ -91,6 +91,37 @@ def test_an_uploaded_sample_lands_with_key_type_metadata_and_v1_messages(stack):
     )
 
 
+def test_a_prediction_message_over_iot_cores_limit_is_refused_before_the_upload(stack):
+    """SPEC §9.11, measured as IoT Core measures it: the message's JSON as it is published (", " and ": " included).
+
+    27,000 numbers make about 108 KB written compactly and 135 KB as published; 25,000 fit in 128 KiB either way.
+    """
+    observer = stack.observer
+    bucket = stack_bucket("Everything")
+    before = len(stack.objects(bucket))
+    metrics_before = len(observer.metrics)
+    refused = observer.status(observer.send("Everything", b"x", [0.5] * 27_000, request_id=f"big-{uuid.uuid4()}"))
+    response = refused["response"]
+    assert (response["status"], response.get("error")) == ("fail", "InvalidModelPrediction")
+    length = int(re.search(r"the prediction message would be (\d+) bytes", response["error_message"]).group(1))
+    assert 131_072 < length < 136_000
+    assert response["error_message"].endswith("AWS IoT Core takes at most 131072 (send a smaller ModelPrediction or Metadata)")
+    assert len(stack.objects(bucket)) == before, "nothing uploaded"
+
+    fits = observer.status(observer.send("Everything", b"x", [0.5] * 25_000))
+    assert fits["response"]["status"] == "success"
+    source = f"s3://{bucket}/{fits['response']['s3_response']['key']}"
+    observer.wait(
+        lambda: any(t == messages.PREDICTION_TOPIC and json.loads(p)["source-ref"] == source for t, p in stack.cloud.messages),
+        what="the prediction message on IoT Core (mosquitto)",
+    )
+    # SampleSize and ErrorInvalidRequest, then SampleSize, SampleUploadSuccess and SampleAndPredictionPublished: all
+    # in before the next test counts its own.
+    observer.wait(lambda: len(observer.metrics) >= metrics_before + 5, what="both requests' metrics")
+    names = [m["request"]["metricData"]["metricName"] for m in observer.metrics[metrics_before:]]
+    assert names == ["SampleSize", "ErrorInvalidRequest", "SampleSize", "SampleUploadSuccess", "SampleAndPredictionPublished"]
+
+
 def metrics_after(stack, action) -> list[dict]:
     start = len(stack.observer.metrics)
     action()
