@@ -19,7 +19,8 @@ every other process) and that the hypervisor stole, so a disturbed run shows as 
    an awsiotsdk component that subscribes and counts, nothing more (meanwhile the component listens on a
    parked topic, switched by configuration deployments; the nucleus's own subscription table is checked
    before each batch). That batch ends when the last message reaches the subscriber. The drop path also runs
-   with `PublishMetrics: false` (no SampleSize or SampleNotUsed metric: two publishes per request, not four).
+   with `PublishMetrics: false` (no SampleSize or SampleNotUsed metric: two publishes per request, not four), and
+   with `LocalStatusAndPrediction: false` as well (the status to IoT Core only: one publish per request).
 2. Upload path: ConfigId `Bench`, no sampling strategy, the default spool: every sample is uploaded, and a
    batch ends when the prediction message of its last request reaches IoT Core. The baselines put objects of
    the same size, content type and metadata, under new keys, to the same server from this process, 4 at a
@@ -358,7 +359,7 @@ class Footprint:
         self.moto_pid = moto_pid
         self.pids: dict[str, int] = {}
         self.parked = False
-        self.metrics_on = True
+        self.publishing = {"PublishMetrics": True, "LocalStatusAndPrediction": True}  # v1's messages, the default
         self.request_limit = str(SETTINGS["RequestLimit"])
         self.batches = self.sink_batches = 0
 
@@ -444,23 +445,30 @@ class Footprint:
         known = {**self.pids, "S3 server": self.moto_pid}
         return CpuMeter({**{name: known[name] for name in names}, "bench process": os.getpid()})
 
-    async def publish_metrics(self, on: bool) -> None:
-        """The component's `PublishMetrics` (true: v1's metric messages, the default)."""
-        if on != self.metrics_on:
-            await self.configure({"PublishMetrics": on})
-            self.metrics_on = on
+    async def publish(self, metrics: bool = True, local: bool = True) -> None:
+        """The component's `PublishMetrics` and `LocalStatusAndPrediction` (both true: v1's messages, the default)."""
+        wanted = {"PublishMetrics": metrics, "LocalStatusAndPrediction": local}
+        if wanted != self.publishing:
+            await self.configure(wanted)
+            self.publishing = wanted
 
     async def quiet_drop_batch(self, count: int, meter: CpuMeter | None = None) -> float:
         """The drop path with `PublishMetrics: false`: two publishes per request (the status) instead of four."""
-        await self.publish_metrics(False)
         try:
             return await self.drop_batch(count, meter, metrics=False)
         finally:
-            await self.publish_metrics(True)
+            await self.publish()
 
-    async def drop_batch(self, count: int, meter: CpuMeter | None = None, *, metrics: bool = True) -> float:
+    async def iot_core_only_drop_batch(self, count: int, meter: CpuMeter | None = None) -> float:
+        """The drop path with `PublishMetrics: false` and `LocalStatusAndPrediction: false`: one publish per request."""
+        try:
+            return await self.drop_batch(count, meter, metrics=False, local=False)
+        finally:
+            await self.publish()
+
+    async def drop_batch(self, count: int, meter: CpuMeter | None = None, *, metrics: bool = True, local: bool = True) -> float:
         """Requests/s until the last status of COUNT dropped samples reached IoT Core."""
-        await self.publish_metrics(metrics)
+        await self.publish(metrics, local)
         await self.park(False)
         self.answers.reset()
         if meter:
@@ -585,6 +593,7 @@ async def measure(folder: Path, endpoint: str, moto_pid: int, args: argparse.Nam
             "upload: awscrt S3Client": (bench.crt_s3_batch, bench.meter("S3 server")),
             "drop: component": (bench.drop_batch, bench.meter("component", "client")),
             "drop: PublishMetrics false": (bench.quiet_drop_batch, bench.meter("component", "client")),
+            "drop: IoT Core status only": (bench.iot_core_only_drop_batch, bench.meter("component", "client")),
             "drop: IPC ceiling": (bench.ceiling_batch, bench.meter("subscriber", "client")),
         }
         for run, _meter in paths.values():
@@ -660,6 +669,12 @@ def report(result: dict[str, Any], args: argparse.Namespace, wall: float) -> Non
         f"   with PublishMetrics false (no SampleSize / SampleNotUsed metric: 2 publishes per request instead of 4): "
         f"median {statistics.median(quiet):.1f} req/s, ratio to the IPC ceiling {median_ratio(quiet, ceiling):.3f}, "
         f"component CPU {cpu['drop: PublishMetrics false']['component']:.3f} ms per request"
+    )
+    alone = rates["drop: IoT Core status only"]
+    print(
+        f"   with PublishMetrics and LocalStatusAndPrediction false (the status to IoT Core only: 1 publish per request): "
+        f"median {statistics.median(alone):.1f} req/s, ratio to the IPC ceiling {median_ratio(alone, ceiling):.3f}, "
+        f"component CPU {cpu['drop: IoT Core status only']['component']:.3f} ms per request"
     )
     print("2. upload path (ConfigId Bench, every sample uploaded; spool on, the default; 4 upload workers)")
     print(f"   component: median {statistics.median(component):.1f} req/s (until the last prediction message reached IoT Core)")

@@ -26,7 +26,8 @@ SPOOLED_STOP_SECONDS = 2.0
 
 
 class IpcPublisher:
-    """Status and prediction to IoT Core (QoS 1) and local pub/sub; metrics to local pub/sub unless `PublishMetrics` is false.
+    """Status and prediction to IoT Core (QoS 1) and, unless `LocalStatusAndPrediction` is false, local pub/sub; metrics to
+    local pub/sub unless `PublishMetrics` is false.
 
     Every request's final status passes here, whichever path decided it: here it is counted for the work summary.
     """
@@ -44,8 +45,12 @@ class IpcPublisher:
         return self._both(self._config().topics.prediction, message)
 
     def _both(self, topic: str, message: dict[str, Any]) -> list[Future[Any]]:
+        """To IoT Core, and to local pub/sub unless `LocalStatusAndPrediction` is false."""
         text = JsonText.of(message)  # once for both destinations
-        return [self._bus.publish_iot_core(topic, text), self._bus.publish_local(topic, text)]
+        published = [self._bus.publish_iot_core(topic, text)]
+        if self._config().local_status_and_prediction:
+            published.append(self._bus.publish_local(topic, text))
+        return published
 
     def metric(self, message: dict[str, Any]) -> None:
         config = self._config()

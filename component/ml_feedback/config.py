@@ -49,6 +49,7 @@ TOP_LEVEL_KEYS = (
     "S3EndpointUrl",
     "MetricsNamespace",
     "PublishMetrics",
+    "LocalStatusAndPrediction",
     "ModelInputDirectories",
     "UploadWorkers",
     "InferenceServices",
@@ -137,6 +138,7 @@ class ComponentConfig:
     inference_services: Mapping[str, ServiceConfig] = field(default_factory=dict)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     publish_metrics: bool = True
+    local_status_and_prediction: bool = True  # false: statuses and predictions to IoT Core only
 
 
 def parse_feedback_map(value: Any, problems: list[str]) -> dict[str, FeedbackConfig]:
@@ -355,6 +357,7 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
             )
     delivery = parse_delivery(raw, problems)
     publish_metrics = _checked(raw, "PublishMetrics", True, _switch, "true or false", problems)
+    local_status = _checked(raw, "LocalStatusAndPrediction", True, _switch, "true or false", problems)
     if problems:
         raise ConfigError(problems)
     return ComponentConfig(
@@ -368,4 +371,5 @@ def parse_config(raw: Mapping[str, Any]) -> ComponentConfig:
         inference_services=services,
         delivery=delivery,
         publish_metrics=publish_metrics,
+        local_status_and_prediction=local_status,
     )

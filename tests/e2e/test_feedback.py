@@ -91,6 +91,42 @@ def test_an_uploaded_sample_lands_with_key_type_metadata_and_v1_messages(stack):
     )
 
 
+def test_local_status_and_prediction_false_sends_them_to_iot_core_only(stack):
+    from support.feedback import configuration_update
+
+    observer = stack.observer
+
+    def on_broker(topic: str, request_id: str | None = None, source: str | None = None) -> bool:
+        for t, payload in stack.cloud.messages:
+            body = json.loads(payload)
+            if t == topic and (body.get("id") == request_id if request_id else body.get("source-ref") == source):
+                return True
+        return False
+
+    assert stack.nucleus.deploy(configuration=configuration_update({"LocalStatusAndPrediction": False})).status == "SUCCEEDED"
+    try:
+        uploaded = observer.send("Everything", b"x" * 100, [1], request_id=f"iot-only-{uuid.uuid4()}")
+        dropped = observer.send("RandomNone", b"abc", [1], request_id=f"iot-only-{uuid.uuid4()}")
+        observer.wait(
+            lambda: on_broker(messages.STATUS_TOPIC, uploaded) and on_broker(messages.STATUS_TOPIC, dropped),
+            what="both statuses on IoT Core (mosquitto)",
+        )
+        [status] = [json.loads(p) for t, p in stack.cloud.messages if t == messages.STATUS_TOPIC and json.loads(p)["id"] == uploaded]
+        assert status["response"]["status"] == "success"
+        source = f"s3://{stack_bucket('Everything')}/{status['response']['s3_response']['key']}"
+        observer.wait(lambda: on_broker(messages.PREDICTION_TOPIC, source=source), what="the prediction on IoT Core")
+    finally:
+        assert stack.nucleus.deploy(configuration=configuration_update({"LocalStatusAndPrediction": True})).status == "SUCCEEDED"
+    # Publishes on one connection arrive in order: once a later request's local status is in, none of theirs is coming.
+    later = observer.status(observer.send("RandomNone", b"abc", [1]))
+    assert later["response"]["status"] == "sample_dropped_by_strategy"
+    with observer._lock:
+        local_ids = [s["id"] for s in observer.statuses]
+        local_sources = [p["source-ref"] for p in observer.predictions]
+    assert uploaded not in local_ids and dropped not in local_ids
+    assert source not in local_sources
+
+
 def test_a_prediction_message_over_iot_cores_limit_is_refused_before_the_upload(stack):
     """SPEC §9.11, measured as IoT Core measures it: the message's JSON as it is published (", " and ": " included).
 

@@ -235,6 +235,16 @@ def test_a_publish_metrics_that_is_not_a_switch_is_named():
     assert problems_of({"PublishMetrics": "no"}) == ["PublishMetrics: must be true or false, got 'no'"]
 
 
+@pytest.mark.parametrize(("value", "expected"), [(True, True), (False, False), ("false", False), ("True", True)])
+def test_local_status_and_prediction_is_a_switch_on_by_default(value, expected):
+    assert parse_config({}).local_status_and_prediction is True
+    assert parse_config({"LocalStatusAndPrediction": value}).local_status_and_prediction is expected
+
+
+def test_a_local_status_and_prediction_that_is_not_a_switch_is_named():
+    assert problems_of({"LocalStatusAndPrediction": 0}) == ["LocalStatusAndPrediction: must be true or false, got 0"]
+
+
 @pytest.mark.parametrize(
     ("raw", "problem"),
     [
