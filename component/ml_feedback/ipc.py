@@ -134,7 +134,7 @@ class IpcBus:
 
     def publish_iot_core(self, topic: str, message: dict[str, Any] | JsonText) -> Future[Any]:
         """QoS 1, as `publish_local`; the future completes when the nucleus has taken the message."""
-        payload = publish_to_iot_core_request(topic, message if isinstance(message, JsonText) else JsonText.of(message))
+        payload = publish_to_iot_core_request(topic, JsonText.of(message))
         return self._publisher.publish(PUBLISH_TO_IOT_CORE, payload, f"publishing to IoT Core topic {topic}")
 
     # -- configuration -------------------------------------------------------------------

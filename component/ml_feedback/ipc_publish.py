@@ -72,14 +72,14 @@ class JsonText(bytes):
     """
 
     @classmethod
-    def of(cls, message: dict[str, Any]) -> JsonText:
-        return cls(json_payload(message))
+    def of(cls, message: dict[str, Any] | JsonText) -> JsonText:
+        """The message's JSON; a message already encoded is taken as it is."""
+        return message if isinstance(message, JsonText) else cls(json_payload(message))
 
 
 def publish_to_topic_request(topic: str, message: dict[str, Any] | JsonText) -> bytes:
     """PublishToTopicRequest with a JsonMessage, as the IPC model serializes it (`json.dumps` of the request document)."""
-    text = message if isinstance(message, JsonText) else JsonText.of(message)
-    return b'{"topic": %s, "publishMessage": {"jsonMessage": {"message": %s}}}' % (json.dumps(topic).encode(), text)
+    return b'{"topic": %s, "publishMessage": {"jsonMessage": {"message": %s}}}' % (json.dumps(topic).encode(), JsonText.of(message))
 
 
 def publish_to_iot_core_request(topic: str, payload: bytes, qos: str = "1") -> bytes:
