@@ -255,7 +255,7 @@ class FeedbackService:
         selected = _Selected(request, target, body, size)
         admit = None
         if target.remembers:  # a sample refused after its selection must not count: the size check comes first
-            admit = lambda: self._prediction_fits(request, target, target.object_key(_PLACEHOLDER_ID), self._metadata(request))  # noqa: E731
+            admit = lambda: self._prediction_fits(selected, target.object_key(_PLACEHOLDER_ID), self._metadata(request))  # noqa: E731
         try:
             decision = self._selector.decide(target, prepared, size, self._draw(), admit)
         except RequestProblem as problem:
@@ -275,11 +275,11 @@ class FeedbackService:
 
     def _deliver(self, selected: _Selected, config: ComponentConfig, uploader: Uploader) -> None:
         """A selected sample: to the spool, or straight to S3 without one."""
-        request, body = selected.request, selected.body
+        body = selected.body
         try:
             self._selector.save_budgets()  # before the sample waits anywhere: a crash must not refund its budget
             self._publisher.metric(messages.metric(messages.SAMPLE_SIZE, config.metrics_namespace, selected.size, messages.BYTES))
-            record = self._record(request, selected.target, selected.size)
+            record = self._record(selected)
             if self.durable is not None and config.delivery.spooled:
                 self._spool(self.durable, record, body)
             else:
@@ -296,15 +296,16 @@ class FeedbackService:
         )
         self._publisher.metric(messages.metric(messages.ERROR_INVALID_REQUEST, namespace))
 
-    def _record(self, request: FeedbackRequest, target: FeedbackConfig, size: int) -> SampleRecord:
+    def _record(self, selected: _Selected) -> SampleRecord:
         """Key and publish-ts are chosen here, once: every retry and replay writes the same object (SPEC §9.2).
 
         Refused when its prediction message could never reach IoT Core (SPEC §9.11).
         """
+        request, target, size = selected.request, selected.target, selected.size
         metadata = self._metadata(request)
         unique = self._new_id()
         key = target.object_key(unique)
-        self._prediction_fits(request, target, key, metadata)
+        self._prediction_fits(selected, key, metadata)
         return SampleRecord(
             entry_id=unique,
             request_id=request.request_id,
@@ -322,10 +323,10 @@ class FeedbackService:
         return {**request.metadata, "publish-ts": messages.publish_timestamp(self._clock())}
 
     @staticmethod
-    def _prediction_fits(request: FeedbackRequest, target: FeedbackConfig, key: str, metadata: dict[str, Any]) -> None:
+    def _prediction_fits(selected: _Selected, key: str, metadata: dict[str, Any]) -> None:
         """Refuses a sample whose prediction message could never reach IoT Core (SPEC §9.11)."""
-        prediction = messages.prediction_message(target.bucket, key, request.prediction, target.config_id, metadata)
-        length = len(messages.json_payload(prediction))
+        request, target = selected.request, selected.target
+        length = messages.prediction_message_bytes(target.bucket, key, selected.prediction_bytes(), target.config_id, metadata)
         if length > messages.IOT_CORE_MESSAGE_LIMIT:
             reason = (
                 f"the prediction message would be {length} bytes; AWS IoT Core takes at most {messages.IOT_CORE_MESSAGE_LIMIT} "
@@ -367,6 +368,13 @@ class _Selected:
     target: FeedbackConfig
     body: bytes | BinaryIO
     size: int
+    _prediction_bytes: int | None = None
+
+    def prediction_bytes(self) -> int:
+        """The prediction's length as published, encoded once: a remembering strategy's size check and the record's both ask."""
+        if self._prediction_bytes is None:
+            self._prediction_bytes = len(messages.json_payload(self.request.prediction))
+        return self._prediction_bytes
 
     def close(self) -> None:
         if not isinstance(self.body, bytes):

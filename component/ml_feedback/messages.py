@@ -99,15 +99,28 @@ def publish_timestamp(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def json_payload(message: dict[str, Any]) -> bytes:
+def json_payload(message: Any) -> bytes:
     """A message as it is published to IoT Core and local pub/sub: `json.dumps` as the IPC client writes JSON (its
     separators with their spaces, ASCII), strict (no NaN). IoT Core's 128 KiB limit applies to these bytes."""
     return json.dumps(message, allow_nan=False).encode()
 
 
+_JSON_NULL = json_payload(None)
+
+
 def prediction_message(bucket: str, key: str, prediction: Any, config_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
     """`metadata` already holds `publish-ts`, as the connector inserted it."""
     return {"source-ref": f"s3://{bucket}/{key}", "model-prediction": prediction, "config-id": config_id, "metadata": metadata}
+
+
+def prediction_message_bytes(bucket: str, key: str, prediction_bytes: int, config_id: str, metadata: dict[str, Any]) -> int:
+    """`len(json_payload(prediction_message(...)))`, given `len(json_payload(prediction))`.
+
+    `json.dumps` writes a value inside the message exactly as it writes it alone, so a detector's large
+    prediction is encoded once however often its message is measured.
+    """
+    skeleton = json_payload(prediction_message(bucket, key, None, config_id, metadata))
+    return len(skeleton) - len(_JSON_NULL) + prediction_bytes
 
 
 # -- metrics ---------------------------------------------------------------------------------

@@ -378,3 +378,53 @@ def test_a_binary_message_holding_the_json_is_accepted():
     svc, uploader, _outbox = service()
     svc.process(json.dumps(request(config_id="All")).encode(), svc.config, uploader)
     assert len(uploader.puts) == 1
+
+
+NEAR_DUPLICATES = {
+    "FeedbackConfigurationMap": {
+        "Det": {
+            "s3-bucket-name": "det-bucket",
+            "content-type": "image/jpeg",
+            "sampling-strategy": {"strategy-name": "NEAR_DUPLICATE", "max-distance": 0, "window-seconds": 60},
+        }
+    }
+}
+
+
+def _detections(count: int) -> list[dict[str, Any]]:
+    return [{"label": "car", "score": 0.12345678 + n / 1e8, "box": [0.5, 0.25, 0.125, 1.0]} for n in range(count)]
+
+
+def _message_bytes(count: int, key: str) -> int:
+    message = messages.prediction_message("det-bucket", key, _detections(count), "Det", {"publish-ts": "2019-07-11 00:12:48.816752"})
+    return len(messages.json_payload(message))
+
+
+@pytest.mark.parametrize("over", [False, True])
+def test_a_remembering_strategy_checks_the_prediction_message_as_published(over: bool):
+    """The size check before a sample is remembered (SPEC §9.11) measures the message as it would be published,
+    with a key as long as a real one: a prediction just under 128 KiB is uploaded and its fingerprint remembered;
+    one a box longer is refused with its exact length and not remembered, so the same frame with a small
+    prediction is still new."""
+    placeholder_key = "0" * 36  # as long as the UUID the real key is made of
+    count = next(n for n in range(1700, 2000) if _message_bytes(n, placeholder_key) > messages.IOT_CORE_MESSAGE_LIMIT)
+    count -= 0 if over else 1
+    svc, uploader, outbox = service(NEAR_DUPLICATES)
+    frame = {"Fingerprint": "00000000000000ff"}
+    svc.process(
+        json.dumps(messages.feedback_request("Det", b"\xff\xd8 frame", _detections(count), None, "big") | frame), svc.config, uploader
+    )
+    svc.process(json.dumps(messages.feedback_request("Det", b"\xff\xd8 frame", [], None, "small") | frame), svc.config, uploader)
+    statuses = {m["id"]: m["response"] for kind, m in outbox.sent if kind == "status"}
+    assert [p["key"] for p in uploader.puts] == ["uuid-1"]
+    if over:
+        length = _message_bytes(count, placeholder_key)
+        assert statuses["big"]["status"] == "fail"
+        assert statuses["big"]["error"] == "InvalidModelPrediction"
+        assert f"the prediction message would be {length} bytes;" in statuses["big"]["error_message"]
+        assert statuses["small"]["status"] == "success"
+    else:
+        assert statuses["big"]["status"] == "success"
+        assert statuses["small"] == {"status": messages.SAMPLE_DROPPED, "reason": "NEAR_DUPLICATE"}
+        (prediction,) = [m for kind, m in outbox.sent if kind == "prediction"]
+        assert prediction["model-prediction"] == _detections(count)
