@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -368,7 +368,7 @@ class _Selected:
     target: FeedbackConfig
     body: bytes | BinaryIO
     size: int
-    _prediction_bytes: int | None = None
+    _prediction_bytes: int | None = field(default=None, init=False, repr=False)
 
     def prediction_bytes(self) -> int:
         """The prediction's length as published, encoded once: a remembering strategy's size check and the record's both ask."""
